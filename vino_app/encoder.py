@@ -1,0 +1,175 @@
+"""VINO's condition encoder: a frozen Qwen3-VL, learnable query tokens and the two connectors.
+
+Parameter names follow `vino.ckpt` (`mm_encoder.metaquery`, `mm_encoder.connector.*`,
+`mm_encoder.connector_vae_branch.*`, optionally `mm_encoder.mm_encoder.*` for the VLM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import nn
+from transformers import BatchFeature, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextRMSNorm
+
+from .media import use_pyav_for_qwen_vl_utils
+from .prompt import VIDEO_PAD, VISION_END, VISION_START
+
+VLM_VIDEO_FRAMES = 8
+VLM_VIDEO_MIN_PIXELS = 256 * 32 * 32
+VLM_VIDEO_MAX_PIXELS = 16384 * 32 * 32
+
+
+class VinoConnector(nn.Module):
+    """RMSNorm (float32, eps 1e-6) then Linear -> GELU(tanh) -> Linear: VLM hidden states -> `out_dim` tokens."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm_qwen = Qwen3VLTextRMSNorm(in_dim, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(approximate="tanh"), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.norm_qwen(hidden_states))
+
+
+@dataclass
+class Conditioning:
+    """The encoder's output for one CFG branch.
+
+    text_embeds: `[1, L + Q, text_embed_dim]` text-stream tokens for the MMDiT's token refiner.
+    text_mask: `[1, L + Q]` their attention mask.
+    vae_branch: `[1, L + Q, inner_dim]` latent-stream projections; only rows at boundary positions are used.
+    starts / ends: positions of the `<|vision_start|>` / `<|vision_end|>` rows used, after the release's slicing.
+    """
+
+    text_embeds: torch.Tensor
+    text_mask: torch.Tensor
+    vae_branch: torch.Tensor
+    starts: list[int]
+    ends: list[int]
+
+    @property
+    def num_references(self) -> int:
+        return len(self.starts)
+
+    def boundary_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end tokens of each reference: two `[num_references, inner_dim]` tensors."""
+        return self.vae_branch[0, self.starts], self.vae_branch[0, self.ends[: len(self.starts)]]
+
+
+def boundary_positions(input_ids: torch.Tensor, start_id: int, end_id: int, num_images: int) -> tuple[list[int], list[int]]:
+    """The release's slicing: the first n+1 start positions; the first n end positions plus the last one.
+
+    With a video, its many timestamp groups thus collapse to one start/end pair. `input_ids` is `[L]`.
+    """
+    starts = (input_ids == start_id).nonzero().flatten().tolist()
+    ends = (input_ids == end_id).nonzero().flatten().tolist()
+    return starts[: num_images + 1], ends[:num_images] + ends[-1:]
+
+
+class VinoConditionEncoder(nn.Module):
+    """Qwen3-VL (`mm_encoder`) + `metaquery` `[Q, D]` + `connector` (text stream) + `connector_vae_branch`."""
+
+    def __init__(
+        self,
+        mm_encoder: Qwen3VLForConditionalGeneration,
+        num_queries: int,
+        text_embed_dim: int,
+        inner_dim: int,
+    ) -> None:
+        super().__init__()
+        hidden = mm_encoder.config.text_config.hidden_size
+        self.mm_encoder = mm_encoder
+        self.metaquery = nn.Parameter(torch.zeros(num_queries, hidden))
+        self.connector = VinoConnector(hidden, 4 * text_embed_dim, text_embed_dim)
+        self.connector_vae_branch = VinoConnector(hidden, 4 * inner_dim, inner_dim)
+
+    @property
+    def num_queries(self) -> int:
+        return self.metaquery.shape[0]
+
+    def forward(self, inputs: BatchFeature, num_images: int) -> Conditioning:
+        """Encode processor outputs for one prompt (batch of one) with `num_images` images in it."""
+        vlm = self.mm_encoder
+        device = self.metaquery.device
+        inputs = inputs.to(device)
+        input_ids = inputs["input_ids"]
+        prompt_positions, _ = vlm.model.get_rope_index(
+            input_ids,
+            inputs["mm_token_type_ids"],
+            image_grid_thw=inputs.get("image_grid_thw"),
+            video_grid_thw=inputs.get("video_grid_thw"),
+            attention_mask=inputs["attention_mask"],
+        )
+        # Queries continue from the last prompt position: the first query shares it (as the weights were trained).
+        query_positions = prompt_positions[:, :, -1:] + torch.arange(self.num_queries, device=device)
+        position_ids = torch.cat([prompt_positions, query_positions], dim=-1)
+
+        prompt_embeds = vlm.get_input_embeddings()(input_ids)
+        queries = self.metaquery.to(prompt_embeds.dtype).unsqueeze(0)
+        inputs_embeds = torch.cat([prompt_embeds, queries], dim=1)
+        attention_mask = torch.cat([inputs["attention_mask"], torch.ones_like(input_ids[:, :1]).expand(-1, self.num_queries)], dim=1)
+
+        pixel_values = inputs.get("pixel_values")
+        pixel_values_videos = inputs.get("pixel_values_videos")
+        out = vlm.model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            pixel_values=None if pixel_values is None else pixel_values.to(inputs_embeds.dtype),
+            pixel_values_videos=None if pixel_values_videos is None else pixel_values_videos.to(inputs_embeds.dtype),
+            image_grid_thw=inputs.get("image_grid_thw"),
+            video_grid_thw=inputs.get("video_grid_thw"),
+            output_hidden_states=True,
+            use_cache=False,
+        )
+        hidden = out.hidden_states[-2]
+        dtype = self.connector.mlp[0].weight.dtype
+        starts, ends = boundary_positions(
+            input_ids[0], vlm.config.vision_start_token_id, vlm.config.vision_end_token_id, num_images
+        )
+        return Conditioning(
+            text_embeds=self.connector(hidden.to(dtype)),
+            text_mask=attention_mask,
+            vae_branch=self.connector_vae_branch(hidden.to(dtype)),
+            starts=starts,
+            ends=ends,
+        )
+
+
+def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video_path: str | None) -> BatchFeature:
+    """Processor outputs for `text` (a full chat text) with its images and optional video, as the release makes them.
+
+    Images go through qwen-vl-utils' `fetch_image` (patch 14) and then the processor; the video is read from
+    the original file, 8 frames sampled uniformly, with no frame-rate metadata (the processor then stamps
+    frames as if at 24 fps).
+    """
+    from qwen_vl_utils import process_vision_info
+
+    content: list[dict] = [{"type": "image", "image": image} for image in images]
+    if video_path is not None:
+        use_pyav_for_qwen_vl_utils()
+        content.append(
+            {
+                "type": "video",
+                "video": str(video_path),
+                "nframes": VLM_VIDEO_FRAMES,
+                "min_pixels": VLM_VIDEO_MIN_PIXELS,
+                "max_pixels": VLM_VIDEO_MAX_PIXELS,
+            }
+        )
+    image_inputs, video_inputs, video_kwargs = process_vision_info(
+        [{"role": "user", "content": content}], return_video_kwargs=True
+    )
+    video_options = {}
+    if video_inputs:
+        # Hand the processor a bare video pad so that its per-frame "<t seconds><|vision_start|>...<|vision_end|>"
+        # groups replace the whole placeholder (the expansion the weights were trained with), and keep the
+        # uncapped per-frame pixel budget of the release.
+        text = text.replace(VISION_START + VIDEO_PAD + VISION_END, VIDEO_PAD)
+        video_options = {"fps": video_kwargs["fps"][0], "cap_pixels_per_frame": False}
+    return processor(
+        text=[text], images=image_inputs, videos=video_inputs, do_sample_frames=False, return_tensors="pt", **video_options
+    )
