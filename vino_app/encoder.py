@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from torch import nn
 from transformers import BatchFeature, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextRMSNorm
@@ -90,6 +91,14 @@ class VinoConditionEncoder(nn.Module):
     def num_queries(self) -> int:
         return self.metaquery.shape[0]
 
+    @property
+    def device(self) -> torch.device:
+        return self.metaquery.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.metaquery.dtype
+
     def forward(self, inputs: BatchFeature, num_images: int) -> Conditioning:
         """Encode processor outputs for one prompt (batch of one) with `num_images` images in it."""
         vlm = self.mm_encoder
@@ -137,6 +146,13 @@ class VinoConditionEncoder(nn.Module):
             starts=starts,
             ends=ends,
         )
+
+    @apply_forward_hook
+    def generate(self, inputs: BatchFeature, max_new_tokens: int = 256) -> torch.Tensor:
+        """Plain Qwen3-VL generation (no queries): the new token ids `[1, N]` after the prompt."""
+        inputs = inputs.to(self.metaquery.device)
+        out = self.mm_encoder.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        return out[:, inputs["input_ids"].shape[1] :]
 
 
 def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video_path: str | None) -> BatchFeature:

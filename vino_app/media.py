@@ -128,7 +128,8 @@ def read_video(path: str | os.PathLike) -> VideoClip:
 
 
 def resize_video(clip: VideoClip, area: int, num_frames: int) -> np.ndarray:
-    """First `num_frames` frames resized to `area` px (aspect kept) and centre-cropped to 16-multiples.
+    """First `num_frames` frames resized to `area` px (aspect kept, bilinear) and cropped to 16-multiples from the
+    top-left corner (the closest match to the release's reference latents we found; see docs/conformance.md).
 
     Returns uint8 `[num_frames, H, W, 3]`.
     """
@@ -136,11 +137,10 @@ def resize_video(clip: VideoClip, area: int, num_frames: int) -> np.ndarray:
     scale = math.sqrt(area / (src_h * src_w))
     new_h, new_w = max(SIZE_MULTIPLE, round(src_h * scale)), max(SIZE_MULTIPLE, round(src_w * scale))
     crop_h, crop_w = (new_h // SIZE_MULTIPLE) * SIZE_MULTIPLE, (new_w // SIZE_MULTIPLE) * SIZE_MULTIPLE
-    top, left = (new_h - crop_h) // 2, (new_w - crop_w) // 2
     out = []
     for frame in clip.frames[:num_frames]:
-        resized = Image.fromarray(frame).resize((new_w, new_h), Image.LANCZOS)
-        out.append(np.asarray(resized)[top : top + crop_h, left : left + crop_w])
+        resized = Image.fromarray(frame).resize((new_w, new_h), Image.BILINEAR)
+        out.append(np.asarray(resized)[:crop_h, :crop_w])
     return np.stack(out)
 
 
@@ -149,7 +149,7 @@ def to_model_pixels(frames: np.ndarray | Image.Image) -> torch.Tensor:
     array = np.asarray(frames)
     if array.ndim == 3:
         array = array[None]
-    tensor = torch.from_numpy(np.ascontiguousarray(array)).float().div(127.5).sub(1.0)
+    tensor = torch.from_numpy(np.array(array, copy=True)).float().div(127.5).sub(1.0)
     return tensor.permute(3, 0, 1, 2).unsqueeze(0)
 
 

@@ -1,0 +1,352 @@
+"""VinoPipeline: every VINO task from one call, chosen by the inputs.
+
+media -> letterboxed references + interleaved prompt -> condition encoder (one pass per CFG branch)
+-> reference latents (once) -> shifted flow-matching Euler with text / image CFG -> VAE decode -> frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLHunyuanVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from PIL import Image
+from transformers import Qwen3VLProcessor
+
+from .checkpoint import read_checkpoint, resolve_checkpoint
+from .encoder import Conditioning, VinoConditionEncoder, vlm_inputs
+from .errors import GenerationCancelled, VinoInputError
+from .loading import load_condition_encoder, load_transformer, load_vae
+from .media import ImageInput, letterbox, load_image, read_video, resize_video, to_model_pixels
+from .memory import MemoryProfile, default_profile_name, get_profile
+from .prompt import REWRITE_SYSTEM_PROMPT, chat_text, default_negative_prompt, validate_references
+from .sizes import size_for_area, validate_area, validate_num_frames, validate_size, video_frames_used
+from .tasks import SIZE_FROM_LAST_IMAGE, SIZE_FROM_VIDEO, check_task, infer_task
+from .transformer import VinoTransformer3DModel
+
+DEFAULT_VLM = "Qwen/Qwen3-VL-4B-Instruct"
+DEFAULT_BASE = "hunyuanvideo-community/HunyuanVideo"
+DEFAULT_CHECKPOINT = "SOTAMak1r/VINO-weight"
+DEFAULT_IMAGE_SIZE = (640, 640)
+DEFAULT_VIDEO_SIZE = (480, 848)
+TIMESTEP_SCALE = 999.0
+
+
+def default_guidance(num_frames: int) -> float:
+    """Released text CFG (and shift): 5 for images, 7 for videos."""
+    return 5.0 if num_frames == 1 else 7.0
+
+
+@dataclass
+class Branch:
+    """One CFG branch: its text, which attached images its prompt shows (a suffix of them), the video or not."""
+
+    text: str
+    image_indices: list[int]
+    has_video: bool
+
+
+def cfg_branches(
+    prompt: str, negative: str, num_images: int, has_video: bool, base_image: bool, text_scale: float, image_scale: float
+) -> list[Branch]:
+    """Positive; negative with the same references (when any guidance applies); negative without reference
+    images (image CFG > 1 with images attached), which keeps only the base image in base-image editing."""
+    everything = list(range(num_images))
+    branches = [Branch(prompt, everything, has_video)]
+    if text_scale != 1.0 or image_scale > 1.0:
+        branches.append(Branch(negative, everything, has_video))
+    if image_scale > 1.0 and num_images:
+        branches.append(Branch(negative, everything[-1:] if base_image else [], has_video))
+    return branches
+
+
+def combine_guidance(velocities: list[torch.Tensor], text_scale: float, image_scale: float) -> torch.Tensor:
+    """v_c; v_u + s_t (v_c - v_u); or v_ui + s_i (v_u - v_ui) + s_t (v_c - v_u), by the number of branches."""
+    if len(velocities) == 1:
+        return velocities[0]
+    v_c, v_u = velocities[0], velocities[1]
+    if len(velocities) == 2:
+        return v_u + text_scale * (v_c - v_u)
+    v_ui = velocities[2]
+    return v_ui + image_scale * (v_u - v_ui) + text_scale * (v_c - v_u)
+
+
+def flow_sigmas(num_inference_steps: int) -> np.ndarray:
+    """Unshifted sigmas linspace(1, 0, steps + 1) without the final 0 (the scheduler appends it and shifts)."""
+    return np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+
+
+@dataclass
+class PreparedRequest:
+    """A request resolved to model inputs: task, output size, references as pixels and as VLM inputs."""
+
+    task: str
+    num_frames: int
+    height: int
+    width: int
+    images: list[Image.Image]  # letterboxed
+    video_frames: np.ndarray | None  # uint8 [F, H, W, 3], resized and cropped
+    video_path: str | None
+
+
+@dataclass
+class VinoPipelineOutput(BaseOutput):
+    """frames: uint8 `[F, H, W, 3]` (F = 1 for an image); task: the task label it ran as."""
+
+    frames: np.ndarray
+    task: str
+    seed: int
+
+
+class VinoPipeline(DiffusionPipeline):
+    """VINO: unified image and video generation and editing with interleaved multimodal conditions."""
+
+    model_cpu_offload_seq = "condition_encoder->transformer->vae"
+
+    def __init__(
+        self,
+        condition_encoder: VinoConditionEncoder,
+        processor: Qwen3VLProcessor,
+        transformer: VinoTransformer3DModel,
+        vae: AutoencoderKLHunyuanVideo,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            condition_encoder=condition_encoder, processor=processor, transformer=transformer, vae=vae, scheduler=scheduler
+        )
+        self.memory_profile: MemoryProfile | None = None
+        self._interrupt = False
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        checkpoint: str = DEFAULT_CHECKPOINT,
+        vlm: str = DEFAULT_VLM,
+        base: str = DEFAULT_BASE,
+        memory_profile: str | None = None,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> "VinoPipeline":
+        """Load the released weights.
+
+        checkpoint: hub repo id holding `vino.ckpt`, a folder with it, or the file itself. vlm: Qwen3-VL repo id or
+        folder. base: HunyuanVideo repo id or folder (its `vae/` and `transformer/config.json` are used).
+        memory_profile: 'full', '24gb', '16gb', '8gb' or 'cpu' (default: chosen from the GPU's memory).
+        """
+        profile = get_profile(memory_profile or default_profile_name())
+        dtype = dtype or profile.dtype
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device == "cpu" and (profile.quantize_transformer or profile.quantize_vlm or profile.offload):
+            raise VinoInputError(f"memory profile '{profile.name}' needs a CUDA GPU; use 'cpu' on this machine")
+        load_device = "cpu" if profile.offload else device
+        state = read_checkpoint(resolve_checkpoint(checkpoint))
+        transformer, _ = load_transformer(base, state, dtype, device if profile.quantize_transformer else load_device, profile.quantize_transformer)
+        encoder, processor, _ = load_condition_encoder(
+            vlm, state, transformer.config, dtype, device if profile.quantize_vlm else load_device, profile.quantize_vlm
+        )
+        del state
+        vae = load_vae(base, dtype, load_device)
+        pipe = cls(encoder, processor, transformer, vae, FlowMatchEulerDiscreteScheduler())
+        pipe.apply_memory_profile(profile, device)
+        return pipe
+
+    def apply_memory_profile(self, profile: MemoryProfile, device: str) -> None:
+        """Offload hooks (diffusers') and VAE tiling as the profile says."""
+        self.memory_profile = profile
+        if profile.offload == "model":
+            self.enable_model_cpu_offload(device=device)
+        elif profile.offload == "group":
+            for name in ("condition_encoder", "transformer", "vae"):
+                from diffusers.hooks import apply_group_offloading
+
+                apply_group_offloading(
+                    getattr(self, name), onload_device=torch.device(device), offload_type="block_level", num_blocks_per_group=1
+                )
+        if profile.vae_tiling:
+            self.vae.enable_tiling()
+
+    def set_attention_backend(self, backend: str) -> None:
+        """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...)."""
+        self.transformer.set_attention_backend(backend)
+
+    # ------------------------------------------------------------------ request preparation
+
+    def prepare_request(
+        self,
+        images: Sequence[ImageInput],
+        video: str | None,
+        task: str | None,
+        num_frames: int,
+        height: int | None,
+        width: int | None,
+        area: int | None,
+        aspect: float | None,
+    ) -> PreparedRequest:
+        """Read and size the references and decide the output geometry by the release's task-label rules."""
+        validate_num_frames(num_frames)
+        task = check_task(task, len(images), video is not None) if task else infer_task(len(images), video is not None, num_frames)
+        if height is not None and width is not None:
+            height, width = validate_size(height, width)
+        else:
+            default_h, default_w = DEFAULT_IMAGE_SIZE if num_frames == 1 else DEFAULT_VIDEO_SIZE
+            area = validate_area(default_h * default_w if area is None else area)
+            height, width = size_for_area(area, default_w / default_h if aspect is None else aspect)
+        area = height * width
+        refs = [letterbox(load_image(image), area) for image in images]
+        frames = None
+        if video is not None:
+            clip = read_video(video)
+            frames = resize_video(clip, area, video_frames_used(num_frames, clip.num_frames))
+        if task in SIZE_FROM_LAST_IMAGE:
+            width, height = refs[-1].size
+            num_frames = 1 if task == "ti2i" else num_frames
+        elif task in SIZE_FROM_VIDEO:
+            num_frames, height, width = frames.shape[:3]
+        return PreparedRequest(task, num_frames, height, width, refs, frames, None if video is None else str(video))
+
+    def encode_branch(self, branch: Branch, request: PreparedRequest) -> Conditioning:
+        """Condition one CFG branch: the chat text with its references through the condition encoder."""
+        text = chat_text(branch.text, len(branch.image_indices), branch.has_video)
+        images = [request.images[i] for i in branch.image_indices]
+        inputs = vlm_inputs(self.processor, text, images, request.video_path if branch.has_video else None)
+        return self.condition_encoder(inputs, len(images))
+
+    def encode_references(self, request: PreparedRequest, seed: int) -> list[torch.Tensor]:
+        """VAE latents `[1, C, T', h, w]` of every reference (images, then the video), scaled, sampled from a
+        generator seeded with `seed` in that order."""
+        generator = torch.Generator("cpu").manual_seed(seed)
+        pixels = [to_model_pixels(image) for image in request.images]
+        if request.video_frames is not None:
+            pixels.append(to_model_pixels(request.video_frames))
+        device, dtype = self._execution_device, self.vae.dtype
+        scale = self.vae.config.scaling_factor
+        return [self.vae.encode(p.to(device, dtype)).latent_dist.sample(generator=generator) * scale for p in pixels]
+
+    def initial_noise(self, request: PreparedRequest, seed: int) -> torch.Tensor:
+        """`randn([1, C, (F-1)/4+1, H/8, W/8])` drawn in bfloat16 from a CPU generator seeded with `seed`, as the
+        release draws it, then cast to float32."""
+        shape = (
+            1,
+            self.transformer.config.in_channels,
+            (request.num_frames - 1) // self.vae.config.temporal_compression_ratio + 1,
+            request.height // self.vae.config.spatial_compression_ratio,
+            request.width // self.vae.config.spatial_compression_ratio,
+        )
+        generator = torch.Generator("cpu").manual_seed(seed)
+        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(self._execution_device)
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents `[1, C, T', h, w]` -> uint8 frames `[F, H, W, 3]`."""
+        pixels = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        pixels = (pixels[0].float() / 2 + 0.5).clamp(0, 1).mul(255).to(torch.uint8)
+        return pixels.permute(1, 2, 3, 0).cpu().numpy()
+
+    # ------------------------------------------------------------------ generation
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def cancel(self) -> None:
+        """Ask a running generation to stop after the current step (raises `GenerationCancelled` there)."""
+        self._interrupt = True
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        images: Sequence[ImageInput] = (),
+        video: str | None = None,
+        *,
+        task: str | None = None,
+        base_image: bool = False,
+        num_frames: int = 1,
+        height: int | None = None,
+        width: int | None = None,
+        area: int | None = None,
+        aspect: float | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float = 1.0,
+        shift: float | None = None,
+        negative_prompt: str | None = None,
+        seed: int = 0,
+        callback_on_step_end: Callable[["VinoPipeline", int, torch.Tensor, dict[str, Any]], dict | None] | None = None,
+    ) -> VinoPipelineOutput:
+        """Generate or edit an image (num_frames = 1) or a video (4k+1 frames).
+
+        images / video: the references "Image 1".."Image n" and "Video 1" the prompt may name. task: a release task
+        label; by default inferred from the inputs. base_image: the last image is the one being edited. Size:
+        height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
+        848/480 for videos); image editing and
+        image-to-video take the last image's size, video editing the video's size and length.
+        callback_on_step_end(pipe, step, timestep, {"latents": ...}) runs after every step; `pipe.cancel()` stops.
+        """
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise VinoInputError("the instruction is empty; describe what to generate")
+        if num_inference_steps < 1:
+            raise VinoInputError(f"steps must be at least 1, got {num_inference_steps}")
+        validate_references(prompt, len(images), 0 if video is None else 1)
+        if base_image and len(images) < 2:
+            raise VinoInputError("base-image editing needs a reference image and the base image last (two or more images)")
+        self._interrupt = False
+        request = self.prepare_request(images, video, task, num_frames, height, width, area, aspect)
+        text_scale = default_guidance(request.num_frames) if guidance_scale is None else guidance_scale
+        shift = default_guidance(request.num_frames) if shift is None else shift
+        negative = default_negative_prompt(request.num_frames) if negative_prompt is None else negative_prompt
+
+        branches = cfg_branches(prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale)
+        conditions = [self.encode_branch(b, request) for b in branches]
+        references = self.encode_references(request, seed)
+        latents = self.initial_noise(request, seed)
+
+        self.scheduler.set_shift(shift)
+        self.scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=latents.device)
+        with self.progress_bar(total=num_inference_steps) as progress:
+            for i, sigma in enumerate(self.scheduler.sigmas[:-1]):
+                timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
+                velocities = [self.predict_velocity(latents, timestep, c, references) for c in conditions]
+                velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
+                latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    callback_on_step_end(self, i, timestep, {"latents": latents})
+                progress.update()
+                if self._interrupt:
+                    raise GenerationCancelled(f"cancelled after step {i + 1} of {num_inference_steps}")
+        return VinoPipelineOutput(frames=self.decode(latents), task=request.task, seed=seed)
+
+    def predict_velocity(
+        self, latents: torch.Tensor, timestep: torch.Tensor, condition: Conditioning, references: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """One MMDiT call for one branch: it sees the last `condition.num_references` reference latents."""
+        k = condition.num_references
+        starts, ends = condition.boundary_tokens()
+        return self.transformer(
+            latents,
+            timestep,
+            condition.text_embeds,
+            condition.text_mask,
+            references[len(references) - k :] if k else [],
+            starts,
+            ends,
+        ).float()
+
+    # ------------------------------------------------------------------ understanding then generation
+
+    @torch.no_grad()
+    def rewrite_prompt(
+        self, prompt: str, images: Sequence[ImageInput] = (), video: str | None = None, max_new_tokens: int = 256
+    ) -> str:
+        """Let the loaded Qwen3-VL expand a short request into a detailed caption (the paper's rewriter)."""
+        validate_references(prompt, len(images), 0 if video is None else 1)
+        refs = [load_image(image) for image in images]
+        text = chat_text(prompt, len(refs), video is not None, system=REWRITE_SYSTEM_PROMPT)
+        inputs = vlm_inputs(self.processor, text, refs, video)
+        new_tokens = self.condition_encoder.generate(inputs, max_new_tokens=max_new_tokens)
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()

@@ -1,0 +1,110 @@
+"""The nine VINO tasks and the released task-file format.
+
+A task file is a JSON list of `{index, task, caption, ref_image_paths?, ref_video_path?, ref_image_have_base?}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import VinoInputError
+
+TASK_LABELS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "tv2v", "tiv2v")
+SIZE_FROM_LAST_IMAGE = ("ti2i", "i2v")
+SIZE_FROM_VIDEO = ("tv2v", "tiv2v")
+
+
+def infer_task(num_images: int, has_video: bool, num_frames: int) -> str:
+    """The release's task label for a set of inputs (clone requests are labelled tiv2v, as in the release)."""
+    if has_video:
+        return "tiv2v" if num_images else "tv2v"
+    if not num_images:
+        return "t2i" if num_frames == 1 else "t2v"
+    if num_frames == 1:
+        return "ti2i"
+    return "i2v" if num_images == 1 else "ti2v"
+
+
+def check_task(task: str, num_images: int, has_video: bool) -> str:
+    """Validate a task label against the attached inputs."""
+    if task not in TASK_LABELS:
+        raise VinoInputError(f"unknown task '{task}'; use one of {', '.join(TASK_LABELS)}")
+    needs_video = task in SIZE_FROM_VIDEO
+    if needs_video and not has_video:
+        raise VinoInputError(f"task '{task}' edits a video: attach Video 1")
+    if task in SIZE_FROM_LAST_IMAGE and not num_images:
+        raise VinoInputError(f"task '{task}' needs at least one image: attach Image 1")
+    return task
+
+
+@dataclass
+class TaskSpec:
+    """One row of a task file, with media paths resolved."""
+
+    index: str
+    task: str
+    caption: str
+    image_paths: list[str] = field(default_factory=list)
+    video_path: str | None = None
+    base_image: bool = False
+
+
+def _resolve(path: str, task_dir: Path) -> str:
+    """A media path as written, else relative to the task file's folder (when that one exists)."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    beside = task_dir / path
+    return str(beside) if beside.exists() else path
+
+
+def read_task_file(path: str | os.PathLike) -> list[TaskSpec]:
+    """Parse a released-format task file; errors name the file and the row."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VinoInputError(f"task file '{path}' was not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VinoInputError(f"task file '{path}' is not valid JSON ({exc})") from None
+    if isinstance(rows, dict):
+        rows = [rows]
+    if not isinstance(rows, list):
+        raise VinoInputError(f"task file '{path}' must hold a JSON list of tasks")
+    specs = []
+    for n, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("caption"), str):
+            raise VinoInputError(f"task file '{path}', row {n}: each task needs a 'caption' string")
+        images = row.get("ref_image_paths") or []
+        if isinstance(images, str):
+            images = [images]
+        video = row.get("ref_video_path") or None
+        task = row.get("task") or infer_task(len(images), video is not None, 1)
+        specs.append(
+            TaskSpec(
+                index=str(row.get("index", n)),
+                task=task,
+                caption=row["caption"],
+                image_paths=[_resolve(p, path.parent) for p in images],
+                video_path=_resolve(video, path.parent) if video else None,
+                base_image=bool(row.get("ref_image_have_base", False)),
+            )
+        )
+    return specs
+
+
+def write_task_file(path: str | os.PathLike, specs: list[TaskSpec]) -> None:
+    """Write tasks in the released format (the sidecar that makes a result reproducible)."""
+    rows = []
+    for s in specs:
+        row = {"index": s.index, "task": s.task, "caption": s.caption}
+        if s.image_paths:
+            row["ref_image_paths"] = s.image_paths
+        if s.video_path:
+            row["ref_video_path"] = s.video_path
+        if s.base_image:
+            row["ref_image_have_base"] = True
+        rows.append(row)
+    Path(path).write_text(json.dumps(rows, indent=1, ensure_ascii=False))

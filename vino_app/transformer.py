@@ -1,0 +1,97 @@
+"""VINO's MMDiT: diffusers' HunyuanVideo transformer with VINO's interleaved latent stream.
+
+The blocks, embedders and attention processors are diffusers' own; only the forward differs: the latent
+stream is `[start] + ref_1 + [end] + ... + [start] + ref_n + [end] + target`, all on one 3D-RoPE timeline,
+no pooled text projection, guidance embedded at 1000.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import HunyuanVideoTransformer3DModel
+from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+GUIDANCE = 1000.0
+
+
+def grid_positions(t0: int, frames: int, rows: int, cols: int, device: torch.device) -> torch.Tensor:
+    """(t, row, col) of every token of a `frames x rows x cols` latent block starting at time `t0`: `[N, 3]`."""
+    axes = [torch.arange(t0, t0 + frames), torch.arange(rows), torch.arange(cols)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(device)
+
+
+class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
+    """`HunyuanVideoTransformer3DModel` whose forward takes reference latents and boundary tokens."""
+
+    def timeline_positions(self, reference_shapes: list[tuple[int, ...]], target_shape: tuple[int, ...], device) -> torch.Tensor:
+        """RoPE positions `[N, 3]` of the whole latent stream, in stream order.
+
+        A start token takes (t, 0, 0) and advances t by 1; a latent block of T' frames takes the grid t..t+T'-1 x
+        rows x cols and advances t by T'; an end token takes (t, 0, 0) and advances t by 1; the target starts at
+        the final t. Shapes are latent shapes `[B, C, T, H, W]`.
+        """
+        p, p_t = self.config.patch_size, self.config.patch_size_t
+        point = lambda t: torch.tensor([[t, 0, 0]], device=device)  # noqa: E731
+        positions, t = [], 0
+        for shape in reference_shapes:
+            frames = shape[2] // p_t
+            positions += [point(t), grid_positions(t + 1, frames, shape[3] // p, shape[4] // p, device), point(t + 1 + frames)]
+            t += frames + 2
+        positions.append(grid_positions(t, target_shape[2] // p_t, target_shape[3] // p, target_shape[4] // p, device))
+        return torch.cat(positions)
+
+    def rotary_embedding(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables `[N, head_dim]` for arbitrary (t, row, col) positions, per axis as diffusers builds them."""
+        freqs = [
+            get_1d_rotary_pos_embed(dim, positions[:, axis].float(), self.config.rope_theta, use_real=True)
+            for axis, dim in enumerate(self.config.rope_axes_dim)
+        ]
+        return torch.cat([f[0] for f in freqs], dim=1), torch.cat([f[1] for f in freqs], dim=1)
+
+    def condition_embedding(self, timestep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """timestep_embedder(t) + guidance_embedder(1000); the pooled `text_embedder` is not applied."""
+        embed = self.time_text_embed
+        guidance = torch.full_like(timestep, GUIDANCE, dtype=torch.float32)
+        temb = embed.timestep_embedder(embed.time_proj(timestep).to(dtype))
+        return temb + embed.guidance_embedder(embed.time_proj(guidance).to(dtype))
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor,
+        reference_latents: list[torch.Tensor] = (),
+        start_tokens: torch.Tensor | None = None,
+        end_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Velocity of the target latent.
+
+        hidden_states: noisy target `[1, C, T, H, W]`; timestep: `[1]` in 0..999; encoder_hidden_states:
+        `[1, L, text_embed_dim]` with mask `[1, L]`; reference_latents: `[1, C, T_i, H_i, W_i]` each, in prompt
+        order; start_tokens / end_tokens: `[len(reference_latents), inner_dim]`. Returns `[1, C, T, H, W]`.
+        """
+        batch, _, frames, height, width = hidden_states.shape
+        p, p_t = self.config.patch_size, self.config.patch_size_t
+        dtype = self.x_embedder.proj.weight.dtype
+        target_tokens = (frames // p_t) * (height // p) * (width // p)
+
+        stream = []
+        for i, latent in enumerate(reference_latents):
+            stream += [start_tokens[i][None, None], self.x_embedder(latent.to(dtype)), end_tokens[i][None, None]]
+        stream.append(self.x_embedder(hidden_states.to(dtype)))
+        hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
+        positions = self.timeline_positions([r.shape for r in reference_latents], hidden_states.shape, hidden.device)
+        rotary = self.rotary_embedding(positions)
+
+        temb = self.condition_embedding(timestep, dtype)
+        context = self.context_embedder(encoder_hidden_states.to(dtype), timestep, encoder_attention_mask)
+
+        for block in self.transformer_blocks:
+            hidden, context = block(hidden, context, temb, None, rotary)
+        for block in self.single_transformer_blocks:
+            hidden, context = block(hidden, context, temb, None, rotary)
+
+        hidden = self.proj_out(self.norm_out(hidden[:, -target_tokens:], temb))
+        hidden = hidden.reshape(batch, frames // p_t, height // p, width // p, -1, p_t, p, p)
+        return hidden.permute(0, 4, 1, 5, 2, 6, 3, 7).flatten(6, 7).flatten(4, 5).flatten(2, 3)
