@@ -1,0 +1,106 @@
+"""`python -m vino_app generate`: run task files in the released format, or one request from flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import VinoError
+from .memory import PROFILES
+from .tasks import TaskSpec, read_task_file, write_task_file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vino_app", description="VINO image and video generation and editing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate from a task file or from flags")
+    src = gen.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task-file", help="JSON list of {index, task, caption, ref_image_paths, ref_video_path, ref_image_have_base}")
+    src.add_argument("--prompt", help="the instruction; name references as 'Image 1', 'Video 1'")
+    gen.add_argument("--image", action="append", default=[], help="reference image (repeat, in order: Image 1, Image 2, ...)")
+    gen.add_argument("--video", help="reference video (Video 1)")
+    gen.add_argument("--task", help="task label (t2i, t2v, i2v, ti2v, ti2i, tv2v, tiv2v); inferred when omitted")
+    gen.add_argument("--base-image", action="store_true", help="the last image is the one being edited")
+    gen.add_argument("--frames", type=int, default=None, help="4k+1 frames; 1 = image (default: 1, or 85 for task files labelled as video)")
+    gen.add_argument("--height", type=int, help="output height (multiple of 16)")
+    gen.add_argument("--width", type=int, help="output width (multiple of 16)")
+    gen.add_argument("--area", type=int, help="output area in pixels instead of height/width")
+    gen.add_argument("--steps", type=int, default=50)
+    gen.add_argument("--cfg", type=float, default=None, help="text CFG (default 5 for images, 7 for video)")
+    gen.add_argument("--image-cfg", type=float, default=1.0, help="image CFG; > 1 adds the image-free branch (1.0-3.0)")
+    gen.add_argument("--shift", type=float, default=None, help="timestep shift (default 5 for images, 7 for video)")
+    gen.add_argument("--negative-prompt", default=None)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--rewrite", action="store_true", help="let the VLM expand the instruction first")
+    gen.add_argument("--output-dir", default="outputs")
+    gen.add_argument("--checkpoint", default=None, help="vino.ckpt: file, folder or hub repo (default SOTAMak1r/VINO-weight)")
+    gen.add_argument("--vlm", default=None, help="Qwen3-VL repo or folder (default Qwen/Qwen3-VL-4B-Instruct)")
+    gen.add_argument("--base", default=None, help="HunyuanVideo repo or folder (default hunyuanvideo-community/HunyuanVideo)")
+    gen.add_argument("--profile", choices=sorted(PROFILES), default=None, help="memory profile (default: from the GPU)")
+    return parser
+
+
+VIDEO_TASKS = ("t2v", "i2v", "ti2v", "tv2v", "tiv2v")
+DEFAULT_VIDEO_FRAMES = 85
+
+
+def _specs(args: argparse.Namespace) -> list[TaskSpec]:
+    if args.task_file:
+        return read_task_file(args.task_file)
+    return [TaskSpec("0", args.task or "", args.prompt, list(args.image), args.video, args.base_image)]
+
+
+def _frames(args: argparse.Namespace, spec: TaskSpec) -> int:
+    if args.frames is not None:
+        return args.frames
+    return DEFAULT_VIDEO_FRAMES if spec.task in VIDEO_TASKS else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        specs = _specs(args)
+        from .export import save_result
+        from .pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM, VinoPipeline
+
+        pipe = VinoPipeline.from_pretrained(
+            args.checkpoint or DEFAULT_CHECKPOINT, vlm=args.vlm or DEFAULT_VLM, base=args.base or DEFAULT_BASE, memory_profile=args.profile
+        )
+    except VinoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.output_dir)
+    failures = 0
+    for spec in specs:
+        try:
+            caption = pipe.rewrite_prompt(spec.caption, spec.image_paths, spec.video_path) if args.rewrite else spec.caption
+            settings = dict(
+                task=spec.task or None,
+                base_image=spec.base_image,
+                num_frames=_frames(args, spec),
+                height=args.height,
+                width=args.width,
+                area=args.area,
+                num_inference_steps=args.steps,
+                guidance_scale=args.cfg,
+                image_guidance_scale=args.image_cfg,
+                shift=args.shift,
+                negative_prompt=args.negative_prompt,
+                seed=args.seed,
+            )
+            result = pipe(caption, spec.image_paths, spec.video_path, **settings)
+            spec.caption, spec.task = caption, result.task
+            path = save_result(result.frames, out_dir / spec.index, {"request": asdict(spec), "settings": settings})
+            write_task_file(path.with_suffix(".json"), [spec])
+            print(f"{spec.index}: {result.task} -> {path}")
+        except VinoError as exc:
+            failures += 1
+            print(f"error in task '{spec.index}': {exc}", file=sys.stderr)
+    if failures:
+        print(f"{failures} of {len(specs)} tasks failed; the others were written to {out_dir}", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,62 @@
+"""Writing results: PNG for images, H.264 MP4 (yuv420p, 24 fps) for videos, with the settings embedded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+VIDEO_FPS = 24
+SETTINGS_KEY = "vino"
+
+
+def save_png(frame: np.ndarray, path: str | os.PathLike, settings: dict[str, Any] | None = None) -> Path:
+    """Save one uint8 `[H, W, 3]` frame; `settings` go into a PNG text chunk named 'vino' as JSON."""
+    info = PngImagePlugin.PngInfo()
+    if settings:
+        info.add_text(SETTINGS_KEY, json.dumps(settings, ensure_ascii=False))
+    Image.fromarray(frame).save(path, pnginfo=info)
+    return Path(path)
+
+
+def save_mp4(frames: np.ndarray, path: str | os.PathLike, settings: dict[str, Any] | None = None, fps: int = VIDEO_FPS) -> Path:
+    """Save uint8 `[F, H, W, 3]` frames as browser-playable H.264 MP4 (yuv420p, faststart); settings in the
+    'comment' metadata tag as JSON."""
+    import av
+
+    with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
+        if settings:
+            container.metadata["comment"] = json.dumps(settings, ensure_ascii=False)
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": "18"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())
+    return Path(path)
+
+
+def save_result(frames: np.ndarray, stem: str | os.PathLike, settings: dict[str, Any] | None = None) -> Path:
+    """`stem`.png for one frame, `stem`.mp4 for several."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    if frames.shape[0] == 1:
+        return save_png(frames[0], stem.with_suffix(".png"), settings)
+    return save_mp4(frames, stem.with_suffix(".mp4"), settings)
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings embedded by `save_png` / `save_mp4`, or None."""
+    path = Path(path)
+    if path.suffix.lower() == ".png":
+        text = Image.open(path).text.get(SETTINGS_KEY)
+    else:
+        import av
+
+        with av.open(str(path)) as container:
+            text = container.metadata.get("comment")
+    return json.loads(text) if text else None
