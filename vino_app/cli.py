@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--video", help="reference video (Video 1)")
     gen.add_argument("--task", help="task label (t2i, t2v, i2v, ti2v, ti2i, tv2v, tiv2v); inferred when omitted")
     gen.add_argument("--base-image", action="store_true", help="the last image is the one being edited")
-    gen.add_argument("--frames", type=int, default=None, help="4k+1 frames; 1 = image (default: 1, or 85 for task files labelled as video)")
+    gen.add_argument("--frames", type=int, default=None, help="4k+1 frames for video tasks (default 85; 1 without a video task label); t2i/ti2i always make 1")
     gen.add_argument("--height", type=int, help="output height (multiple of 16)")
     gen.add_argument("--width", type=int, help="output width (multiple of 16)")
     gen.add_argument("--area", type=int, help="output area in pixels instead of height/width")
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VIDEO_TASKS = ("t2v", "i2v", "ti2v", "tv2v", "tiv2v")
+IMAGE_TASKS = ("t2i", "ti2i")
 DEFAULT_VIDEO_FRAMES = 85
 
 
@@ -55,6 +56,9 @@ def _specs(args: argparse.Namespace) -> list[TaskSpec]:
 
 
 def _frames(args: argparse.Namespace, spec: TaskSpec) -> int:
+    """Image-labelled tasks (t2i, ti2i) make one frame; video tasks use --frames (default 85)."""
+    if spec.task in IMAGE_TASKS:
+        return 1
     if args.frames is not None:
         return args.frames
     return DEFAULT_VIDEO_FRAMES if spec.task in VIDEO_TASKS else 1
