@@ -144,3 +144,12 @@ def test_rewrite_returns_text(pipe, media):
     assert isinstance(text, str)
     with pytest.raises(ReferenceNameError):
         pipe.rewrite_prompt("Image 2 at night", [media["wide"]])
+
+
+def test_gpu_profiles_refuse_cpu_clearly(tiny_root):
+    from vino_app import VinoPipeline, get_profile
+
+    with pytest.raises(VinoInputError, match="needs a CUDA GPU; use 'cpu'"):
+        VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), memory_profile="16gb", device="cpu")
+    with pytest.raises(VinoInputError, match="choose one of full, 24gb"):
+        get_profile("12gb")

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from diffusers import AutoencoderKLHunyuanVideo, DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.hooks import apply_group_offloading
 from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
@@ -163,8 +164,6 @@ class VinoPipeline(DiffusionPipeline):
             self.enable_model_cpu_offload(device=device)
         elif profile.offload == "group":
             for name in ("condition_encoder", "transformer", "vae"):
-                from diffusers.hooks import apply_group_offloading
-
                 apply_group_offloading(
                     getattr(self, name), onload_device=torch.device(device), offload_type="block_level", num_blocks_per_group=1
                 )
