@@ -59,7 +59,7 @@ def case(request, golden_pipe):
             for b in branches:
                 texts.append(chat_text(b.text, len(b.image_indices), b.has_video))
                 images = [prepared.images[i] for i in b.image_indices]
-                inputs.append(vlm_inputs(golden_pipe.processor, texts[-1], images, spec.video_path if b.has_video else None))
+                inputs.append(vlm_inputs(golden_pipe.processor, texts[-1], images, prepared.vlm_video if b.has_video else None))
                 conditions.append(golden_pipe.condition_encoder(inputs[-1], len(images)))
             frames = golden_pipe(
                 spec.caption,

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from vino_app.encoder import boundary_positions, vlm_inputs
+from vino_app.encoder import boundary_positions, read_vlm_video, vlm_inputs
 from vino_app.pipeline import cfg_branches, combine_guidance, flow_sigmas
 from vino_app.prompt import chat_text
 
@@ -22,7 +22,7 @@ def test_boundary_positions_collapse_video_groups():
 
 def test_video_prompt_has_timestamp_groups_and_one_boundary_pair(pipe, media):
     text = chat_text("Turn Video 1 purple", 0, True)
-    inputs = vlm_inputs(pipe.processor, text, [], str(media["video"]))
+    inputs = vlm_inputs(pipe.processor, text, [], read_vlm_video(str(media["video"])))
     cfg = pipe.condition_encoder.mm_encoder.config
     ids = inputs["input_ids"][0]
     groups = int((ids == cfg.vision_start_token_id).sum())

@@ -44,12 +44,16 @@ def test_same_seed_same_output_other_seed_differs(pipe, media):
     assert not np.array_equal(first, run(8))
 
 
-def test_reference_latents_encoded_once_for_all_branches(pipe, media, monkeypatch):
-    calls = []
-    encode = pipe.vae.encode
+def test_references_encoded_and_video_read_once_for_all_branches(pipe, media, monkeypatch):
+    import vino_app.pipeline as pipeline_module
+
+    calls, reads = [], []
+    encode, read = pipe.vae.encode, pipeline_module.read_vlm_video
     monkeypatch.setattr(pipe.vae, "encode", lambda x: calls.append(x.shape) or encode(x))
+    monkeypatch.setattr(pipeline_module, "read_vlm_video", lambda path: reads.append(path) or read(path))
     pipe("Image 1 and Image 2 in Video 1", [media["wide"], media["tall"]], media["video"], num_frames=5, image_guidance_scale=3.0, **FAST)
     assert len(calls) == 3  # two images and the video, although three CFG branches ran
+    assert len(reads) == 1  # the VLM's video frames are shared by the two branches that see the video
 
 
 def test_callback_progress_and_cancel(pipe):

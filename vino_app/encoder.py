@@ -155,37 +155,45 @@ class VinoConditionEncoder(nn.Module):
         return out[:, inputs["input_ids"].shape[1] :]
 
 
-def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video_path: str | None) -> BatchFeature:
+@dataclass
+class VlmVideo:
+    """The reference video as the VLM sees it: `frames` `[8, 3, H, W]` float (resized by qwen-vl-utils) and the
+    sampling rate `fps` the processor stamps the frames with."""
+
+    frames: torch.Tensor
+    fps: float
+
+
+def read_vlm_video(video_path: str) -> VlmVideo:
+    """Read the video once for the VLM, as the release does: 8 frames sampled uniformly from the original file, the
+    pixel budget of `VLM_VIDEO_MIN_PIXELS`..`VLM_VIDEO_MAX_PIXELS`, no frame-rate metadata (stamped as 24 fps)."""
+    from qwen_vl_utils import fetch_video
+
+    use_pyav_for_qwen_vl_utils()
+    ele = {
+        "video": str(video_path),
+        "nframes": VLM_VIDEO_FRAMES,
+        "min_pixels": VLM_VIDEO_MIN_PIXELS,
+        "max_pixels": VLM_VIDEO_MAX_PIXELS,
+    }
+    frames, fps = fetch_video(ele, return_video_sample_fps=True)
+    return VlmVideo(frames, fps)
+
+
+def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video: VlmVideo | None) -> BatchFeature:
     """Processor outputs for `text` (a full chat text) with its images and optional video, as the release makes them.
 
-    Images go through qwen-vl-utils' `fetch_image` (patch 14) and then the processor; the video is read from
-    the original file, 8 frames sampled uniformly, with no frame-rate metadata (the processor then stamps
-    frames as if at 24 fps).
+    Images go through qwen-vl-utils' `fetch_image` (patch 14) and then the processor; the video is one
+    `read_vlm_video` result, so a request reads its video once for all CFG branches.
     """
-    from qwen_vl_utils import process_vision_info
+    from qwen_vl_utils import fetch_image
 
-    content: list[dict] = [{"type": "image", "image": image} for image in images]
-    if video_path is not None:
-        use_pyav_for_qwen_vl_utils()
-        content.append(
-            {
-                "type": "video",
-                "video": str(video_path),
-                "nframes": VLM_VIDEO_FRAMES,
-                "min_pixels": VLM_VIDEO_MIN_PIXELS,
-                "max_pixels": VLM_VIDEO_MAX_PIXELS,
-            }
-        )
-    image_inputs, video_inputs, video_kwargs = process_vision_info(
-        [{"role": "user", "content": content}], return_video_kwargs=True
-    )
+    image_inputs = [fetch_image({"image": image}) for image in images] or None
     video_options = {}
-    if video_inputs:
+    if video is not None:
         # Hand the processor a bare video pad so that its per-frame "<t seconds><|vision_start|>...<|vision_end|>"
         # groups replace the whole placeholder (the expansion the weights were trained with), and keep the
         # uncapped per-frame pixel budget of the release.
         text = text.replace(VISION_START + VIDEO_PAD + VISION_END, VIDEO_PAD)
-        video_options = {"fps": video_kwargs["fps"][0], "cap_pixels_per_frame": False}
-    return processor(
-        text=[text], images=image_inputs, videos=video_inputs, do_sample_frames=False, return_tensors="pt", **video_options
-    )
+        video_options = {"videos": [video.frames], "fps": video.fps, "cap_pixels_per_frame": False}
+    return processor(text=[text], images=image_inputs, do_sample_frames=False, return_tensors="pt", **video_options)

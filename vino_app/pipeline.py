@@ -18,7 +18,7 @@ from PIL import Image
 from transformers import Qwen3VLProcessor
 
 from .checkpoint import read_checkpoint, resolve_checkpoint
-from .encoder import Conditioning, VinoConditionEncoder, vlm_inputs
+from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
 from .media import ImageInput, letterbox, load_image, read_video, resize_video, to_model_pixels
@@ -90,7 +90,7 @@ class PreparedRequest:
     width: int
     images: list[Image.Image]  # letterboxed
     video_frames: np.ndarray | None  # uint8 [F, H, W, 3], resized and cropped
-    video_path: str | None
+    vlm_video: VlmVideo | None  # the video as the VLM reads it, shared by all CFG branches
 
 
 @dataclass
@@ -207,13 +207,13 @@ class VinoPipeline(DiffusionPipeline):
             num_frames = 1 if task == "ti2i" else num_frames
         elif task in SIZE_FROM_VIDEO:
             num_frames, height, width = frames.shape[:3]
-        return PreparedRequest(task, num_frames, height, width, refs, frames, None if video is None else str(video))
+        return PreparedRequest(task, num_frames, height, width, refs, frames, None if video is None else read_vlm_video(video))
 
     def encode_branch(self, branch: Branch, request: PreparedRequest) -> Conditioning:
         """Condition one CFG branch: the chat text with its references through the condition encoder."""
         text = chat_text(branch.text, len(branch.image_indices), branch.has_video)
         images = [request.images[i] for i in branch.image_indices]
-        inputs = vlm_inputs(self.processor, text, images, request.video_path if branch.has_video else None)
+        inputs = vlm_inputs(self.processor, text, images, request.vlm_video if branch.has_video else None)
         return self.condition_encoder(inputs, len(images))
 
     def encode_references(self, request: PreparedRequest, seed: int) -> list[torch.Tensor]:
@@ -346,6 +346,6 @@ class VinoPipeline(DiffusionPipeline):
         validate_references(prompt, len(images), 0 if video is None else 1)
         refs = [load_image(image) for image in images]
         text = chat_text(prompt, len(refs), video is not None, system=REWRITE_SYSTEM_PROMPT)
-        inputs = vlm_inputs(self.processor, text, refs, video)
+        inputs = vlm_inputs(self.processor, text, refs, None if video is None else read_vlm_video(video))
         new_tokens = self.condition_encoder.generate(inputs, max_new_tokens=max_new_tokens)
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
