@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from .errors import VinoError
 from .memory import PROFILES
-from .tasks import TaskSpec, read_task_file, write_task_file
+from .tasks import TaskSpec, read_task_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         specs = _specs(args)
-        from .export import save_result
+        from .export import save_with_sidecar
         from .pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM, VinoPipeline
 
         pipe = VinoPipeline.from_pretrained(
@@ -99,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = pipe(caption, spec.image_paths, spec.video_path, **settings)
             spec.caption, spec.task = caption, result.task
-            path = save_result(result.frames, out_dir / spec.index, {"request": asdict(spec), "settings": settings})
-            write_task_file(path.with_suffix(".json"), [spec])
+            path, _ = save_with_sidecar(result.frames, out_dir / spec.index, spec, settings)
             print(f"{spec.index}: {result.task} -> {path}")
         except VinoError as exc:
             failures += 1

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, PngImagePlugin
+
+from .tasks import TaskSpec, write_task_file
 
 VIDEO_FPS = 24
 SETTINGS_KEY = "vino"
@@ -47,6 +50,15 @@ def save_result(frames: np.ndarray, stem: str | os.PathLike, settings: dict[str,
     if frames.shape[0] == 1:
         return save_png(frames[0], stem.with_suffix(".png"), settings)
     return save_mp4(frames, stem.with_suffix(".mp4"), settings)
+
+
+def save_with_sidecar(frames: np.ndarray, stem: str | os.PathLike, spec: TaskSpec, settings: dict[str, Any]) -> tuple[Path, Path]:
+    """Write the result (`save_result`, with `{"request": spec, "settings": settings}` embedded) and `stem`.json, the
+    request in the released task-file format; returns both paths."""
+    path = save_result(frames, stem, {"request": asdict(spec), "settings": settings})
+    sidecar = path.with_suffix(".json")
+    write_task_file(sidecar, [spec])
+    return path, sidecar
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:

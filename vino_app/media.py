@@ -6,6 +6,7 @@ Images are PIL RGB; videos are uint8 arrays `[F, H, W, 3]`. Every reader turns a
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -106,8 +107,8 @@ class VideoClip:
         return int(self.frames.shape[0])
 
 
-def read_video(path: str | os.PathLike) -> VideoClip:
-    """Decode every frame of a video file with PyAV."""
+def read_video(path: str | os.PathLike, max_frames: int | None = None) -> VideoClip:
+    """Decode the frames of a video file with PyAV (all of them, or the first `max_frames`)."""
     import av
 
     path = _check_file(path, "video")
@@ -116,7 +117,7 @@ def read_video(path: str | os.PathLike) -> VideoClip:
             if not container.streams.video:
                 raise MediaError(f"video '{path}' has no video stream; upload an MP4, WebM or MOV with pictures")
             stream = container.streams.video[0]
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            frames = [frame.to_ndarray(format="rgb24") for frame in itertools.islice(container.decode(stream), max_frames)]
             rate = stream.average_rate or stream.guessed_rate
     except MediaError:
         raise

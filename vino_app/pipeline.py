@@ -285,7 +285,8 @@ class VinoPipeline(DiffusionPipeline):
         height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
         848/480 for videos); image editing and
         image-to-video take the last image's size, video editing the video's size and length.
-        callback_on_step_end(pipe, step, timestep, {"latents": ...}) runs after every step; `pipe.cancel()` stops.
+        callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
+        current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
         """
         if not isinstance(prompt, str) or not prompt.strip():
             raise VinoInputError("the instruction is empty; describe what to generate")
@@ -312,9 +313,10 @@ class VinoPipeline(DiffusionPipeline):
                 timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
                 velocities = [self.predict_velocity(latents, timestep, c, references) for c in conditions]
                 velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
+                denoised = latents - sigma.to(latents.device) * velocity  # the clean-latent estimate, for previews
                 latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    callback_on_step_end(self, i, timestep, {"latents": latents})
+                    callback_on_step_end(self, i, timestep, {"latents": latents, "denoised": denoised})
                 progress.update()
                 if self._interrupt:
                     raise GenerationCancelled(f"cancelled after step {i + 1} of {num_inference_steps}")

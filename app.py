@@ -1,0 +1,55 @@
+"""VINO Studio: `python app.py` (see `python app.py --help`; also runs unchanged on Hugging Face Spaces)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from vino_app.errors import VinoError
+from vino_app.memory import PROFILES
+from vino_app.studio import Studio, resolve_model
+from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=env("VINO_MODEL", "auto"), help=f"{' | '.join(MODEL_CHOICES)} | a folder in the released layout (env VINO_MODEL)")
+    parser.add_argument("--profile", default=env("VINO_PROFILE"), choices=sorted(PROFILES), help="memory profile (env VINO_PROFILE; default: from the GPU's memory, cpu without one)")
+    parser.add_argument("--output-dir", default=env("VINO_OUTPUT_DIR", str(Path(tempfile.gettempdir()) / "vino-studio")), help="where results are written (env VINO_OUTPUT_DIR)")
+    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "0.0.0.0" if env("SPACE_ID") else "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", env("PORT", "7860"))))
+    parser.add_argument("--queue-size", type=int, default=int(env("VINO_QUEUE_SIZE", "16")), help="requests waiting at most (env VINO_QUEUE_SIZE)")
+    parser.add_argument("--max-upload", default=env("VINO_MAX_UPLOAD", "50mb"), help="largest upload (env VINO_MAX_UPLOAD)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        source = resolve_model(args.model)
+        print(f"VINO Studio: loading {source.label} …", flush=True)
+        studio = Studio.load(source, args.profile, args.output_dir)
+    except VinoError as exc:
+        sys.exit(f"error: {exc}")
+
+    from vino_app.ui import CSS, StudioUI
+
+    demo = StudioUI(studio).build()
+    demo.queue(default_concurrency_limit=1, max_size=args.queue_size).launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=args.max_upload,
+        allowed_paths=[str(REPO_ROOT / "assets")],
+        show_error=True,
+        css=CSS,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""What a person sets in the studio, and the task presets (`presets/<family>/*.json`) that fill it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import VinoInputError
+from ..sizes import validate_num_frames
+from ..tasks import TASK_LABELS
+
+AUTO_TASK = "auto"
+BASE_TASK = "ti2i_base"  # ti2i whose last image is the one being edited
+TASK_CHOICES = (AUTO_TASK, *TASK_LABELS, BASE_TASK)
+ASPECTS = {"from references": None, "1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4}
+VIDEO_ASPECT = 848 / 480
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Every control of a generation. `side`: sqrt of the target area in pixels (area = side^2); `aspect`: a key of
+    `ASPECTS`; `task`: a release label, `ti2i_base`, or `auto` (chosen from the inputs)."""
+
+    task: str = AUTO_TASK
+    num_frames: int = 1
+    side: int = 640
+    aspect: str = "from references"
+    num_inference_steps: int = 50
+    guidance_scale: float = 5.0
+    image_guidance_scale: float = 1.0
+    shift: float = 5.0
+    negative_prompt: str | None = None  # None: the release's default for images / videos
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_CHOICES:
+            raise VinoInputError(f"unknown task '{self.task}'; choose one of {', '.join(TASK_CHOICES)}")
+        if self.aspect not in ASPECTS:
+            raise VinoInputError(f"unknown aspect '{self.aspect}'; choose one of {', '.join(ASPECTS)}")
+        validate_num_frames(self.num_frames)
+
+    def pipeline_kwargs(self, image_sizes: list[tuple[int, int]], video_size: tuple[int, int] | None) -> dict[str, Any]:
+        """Keyword arguments for `VinoPipeline.__call__`. `image_sizes` / `video_size` are (width, height) of the
+        attached references, used when the aspect is taken from them."""
+        aspect = ASPECTS[self.aspect]
+        if aspect is None:
+            if image_sizes:
+                aspect = image_sizes[-1][0] / image_sizes[-1][1]
+            elif video_size:
+                aspect = video_size[0] / video_size[1]
+            else:
+                aspect = 1.0 if self.num_frames == 1 else VIDEO_ASPECT
+        return dict(
+            task=None if self.task in (AUTO_TASK, BASE_TASK) else self.task,
+            base_image=self.task == BASE_TASK,
+            num_frames=self.num_frames,
+            area=self.side * self.side,
+            aspect=aspect,
+            num_inference_steps=self.num_inference_steps,
+            guidance_scale=self.guidance_scale,
+            image_guidance_scale=self.image_guidance_scale,
+            shift=self.shift,
+            negative_prompt=self.negative_prompt or None,
+            seed=self.seed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "GenerationSettings":
+        """Settings from a dict (unknown keys ignored, missing ones default)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One task preset: the controls, an example instruction and example references (paths from the repo root)."""
+
+    key: str
+    name: str
+    description: str
+    instruction: str
+    settings: GenerationSettings
+    images: tuple[str, ...] = ()
+    video: str | None = None
+    root: Path = field(default=Path("."), compare=False)
+
+    def image_paths(self) -> list[str]:
+        return [str(self.root / p) for p in self.images]
+
+    def video_path(self) -> str | None:
+        return None if self.video is None else str(self.root / self.video)
+
+
+def load_presets(folder: str | os.PathLike, root: str | os.PathLike) -> list[Preset]:
+    """Every `*.json` preset in `folder`, sorted by file name; media paths are relative to `root`."""
+    presets = []
+    for path in sorted(Path(folder).glob("*.json")):
+        data = json.loads(path.read_text())
+        try:
+            settings = GenerationSettings.from_dict(data["settings"])
+            preset = Preset(
+                key=path.stem,
+                name=data["name"],
+                description=data.get("description", ""),
+                instruction=data["instruction"],
+                settings=settings,
+                images=tuple(data.get("images", ())),
+                video=data.get("video"),
+                root=Path(root),
+            )
+        except (KeyError, VinoInputError) as exc:
+            raise ValueError(f"preset {path} is malformed: {exc}") from exc
+        missing = [p for p in [*preset.image_paths(), preset.video_path()] if p and not Path(p).exists()]
+        if missing:
+            raise ValueError(f"preset {path} names example files that do not exist: {', '.join(missing)}")
+        presets.append(preset)
+    return presets
+

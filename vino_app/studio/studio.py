@@ -1,0 +1,317 @@
+"""The studio session engine: one loaded pipeline, jobs run one at a time with progress, previews, cancel, CFG
+grids, out-of-memory retries, and results written with their settings. No UI code here."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import GenerationCancelled, VinoError, VinoInputError
+from ..export import save_with_sidecar
+from ..media import load_image, read_video
+from ..memory import get_profile
+from ..pipeline import VinoPipeline
+from ..prompt import ReferenceReport, chat_text, check_references
+from ..tasks import TaskSpec
+from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
+from .models import PRESETS_DIR, REPO_ROOT, ModelSource
+from .settings import GenerationSettings, Preset, load_presets
+
+PREVIEW_MAX_PIXELS = 512 * 512
+StepCallback = Callable[[int, int, "np.ndarray | None"], None]  # (step done, total steps, preview [H, W, 3] or None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request: the instruction, the references in slot order ("Image 1".., "Video 1") and the settings."""
+
+    prompt: str
+    images: tuple[str, ...]
+    video: str | None
+    settings: GenerationSettings
+
+
+@dataclass(frozen=True)
+class StudioResult:
+    """A finished generation: the file (PNG or MP4, settings embedded), its task-file sidecar and a zip with both
+    and the references; `frames` uint8 `[F, H, W, 3]`; `note` says when it ran at a lower setting."""
+
+    job: Job
+    task: str
+    frames: np.ndarray
+    path: Path
+    sidecar: Path
+    bundle: Path
+    seconds: float
+    label: str = ""
+    note: str | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return self.frames.shape[0] > 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A streaming update: `step` of `total` done, with an optional preview `[H, W, 3]`; `cell` in a CFG grid."""
+
+    step: int
+    total: int
+    preview: np.ndarray | None = None
+    cell: str = ""
+
+
+class OutOfMemory(VinoError):
+    """The GPU ran out of memory even at the lower setting tried."""
+
+
+def model_size(pipe: VinoPipeline) -> ModelSize:
+    """Parameter counts and token geometry of a loaded pipeline, for cost estimates."""
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    config = pipe.transformer.config
+    vision = pipe.processor.image_processor
+    return ModelSize(
+        transformer_params=count(pipe.transformer),
+        vlm_params=count(pipe.condition_encoder),
+        vae_params=count(pipe.vae),
+        num_layers=config.num_layers + config.num_single_layers,
+        inner_dim=config.num_attention_heads * config.attention_head_dim,
+        num_queries=pipe.condition_encoder.num_queries,
+        spatial_compression=pipe.vae.config.spatial_compression_ratio * config.patch_size,
+        temporal_compression=pipe.vae.config.temporal_compression_ratio * config.patch_size_t,
+        vlm_pixels_per_token=(vision.patch_size * vision.merge_size) ** 2,
+    )
+
+
+def available_memory_gib() -> float:
+    """Total memory of the GPU the pipeline runs on, or of the machine's RAM without one."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory / 1024**3
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+
+
+def cheaper_settings(settings: GenerationSettings) -> GenerationSettings | None:
+    """A setting that needs less memory: half the frames (kept 4k+1) for videos, else a smaller area; None at the floor."""
+    if settings.num_frames > 5:
+        return replace(settings, num_frames=((settings.num_frames - 1) // 2 // 4) * 4 + 1)
+    if settings.side > 256:
+        return replace(settings, side=max(256, int(settings.side / math.sqrt(2)) // 16 * 16))
+    return None
+
+
+class Studio:
+    """A loaded VINO pipeline and what the studio does with it. Thread-safe: jobs run one at a time."""
+
+    def __init__(self, pipe: VinoPipeline, source: ModelSource, output_dir: str | os.PathLike) -> None:
+        self.pipe = pipe
+        self.source = source
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.model_size = model_size(pipe)
+        self.presets: list[Preset] = load_presets(PRESETS_DIR / source.family, REPO_ROOT)
+        self.throughput = DEFAULT_THROUGHPUT["cuda" if pipe._execution_device.type == "cuda" else "cpu"]
+        self._lock = threading.Lock()
+        self._owner: str | None = None
+
+    @classmethod
+    def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
+        pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
+        pipe.set_progress_bar_config(disable=True)
+        return cls(pipe, source, output_dir)
+
+    @property
+    def profile_name(self) -> str:
+        return self.pipe.memory_profile.name
+
+    def preset(self, key: str) -> Preset:
+        for preset in self.presets:
+            if preset.key == key:
+                return preset
+        raise VinoInputError(f"unknown preset '{key}'; choose one of {', '.join(p.key for p in self.presets)}")
+
+    # ------------------------------------------------------------------ before running
+
+    def check(self, prompt: str, num_images: int, num_videos: int) -> ReferenceReport:
+        """The instruction checked against the attached references (errors block a run, warnings do not)."""
+        return check_references(prompt, num_images, num_videos)
+
+    def estimate(self, job: Job, video_frames: int | None = None) -> CostEstimate:
+        """The cost of `job` on this machine under the loaded memory profile."""
+        text = chat_text(job.prompt, len(job.images), job.video is not None)
+        prompt_tokens = len(self.pipe.processor.tokenizer(text)["input_ids"])
+        if job.video is not None and video_frames is None:
+            video_frames = job.settings.num_frames
+        return estimate_cost(
+            job.settings,
+            prompt_tokens,
+            len(job.images),
+            video_frames,
+            self.model_size,
+            get_profile(self.profile_name),
+            available_memory_gib(),
+            self.throughput,
+        )
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, job: Job, on_step: StepCallback | None = None, owner: str | None = None, label: str = "") -> StudioResult:
+        """Generate `job` and write the result. Retries once at `cheaper_settings` when the GPU runs out of memory.
+        `owner` identifies who may cancel it. Raises `VinoInputError` / `MediaError` for bad input,
+        `GenerationCancelled`, or `OutOfMemory`."""
+        with self._lock:
+            self._owner = owner
+            try:
+                try:
+                    return self._run(job, on_step, label)
+                except torch.OutOfMemoryError:
+                    self._free_memory()
+                    cheaper = cheaper_settings(job.settings)
+                    if cheaper is None:
+                        raise OutOfMemory(self._oom_message(job.settings, None)) from None
+                try:
+                    result = self._run(replace(job, settings=cheaper), on_step, label)
+                except torch.OutOfMemoryError:
+                    self._free_memory()
+                    raise OutOfMemory(self._oom_message(job.settings, cheaper)) from None
+                return replace(result, note=f"Out of GPU memory at your setting; this ran at {_describe(cheaper)} instead.")
+            finally:
+                self._owner = None
+
+    def stream(self, job: Job, owner: str | None = None) -> Iterator[Progress | StudioResult]:
+        """`run` in a worker thread, yielding `Progress` after each step and finally the `StudioResult`."""
+        yield from self._stream(lambda on_step: [self.run(job, on_step, owner)])
+
+    def cfg_grid(
+        self, job: Job, text_scales: list[float], image_scales: list[float], owner: str | None = None
+    ) -> Iterator[Progress | list[StudioResult]]:
+        """The same job (same seed and inputs) at every text-CFG x image-CFG pair, row-major by text CFG; yields
+        `Progress` (with the cell's label) and finally the list of results."""
+        if not text_scales or not image_scales:
+            raise VinoInputError("give at least one text-CFG value and one image-CFG value, e.g. '3, 5, 7' and '1'")
+        if len(text_scales) * len(image_scales) > 16:
+            raise VinoInputError("a CFG grid has at most 16 cells; give fewer values")
+
+        def work(on_step: StepCallback) -> list[list[StudioResult]]:
+            results = []
+            for text in text_scales:
+                for image in image_scales:
+                    label = f"text {text:g} / image {image:g}"
+                    cell = replace(job, settings=replace(job.settings, guidance_scale=text, image_guidance_scale=image))
+                    results.append(self.run(cell, lambda i, n, p, label=label: on_step(i, n, p, label), owner, label))
+            return [results]
+
+        yield from self._stream(work, with_cell=True)
+
+    def cancel(self, owner: str | None = None) -> bool:
+        """Stop the running job after its current step, if it belongs to `owner` (any job when owner is None)."""
+        if self._owner is None or (owner is not None and owner != self._owner):
+            return False
+        self.pipe.cancel()
+        return True
+
+    def rewrite(self, prompt: str, images: tuple[str, ...] = (), video: str | None = None) -> str:
+        """The loaded Qwen3-VL's detailed caption for a short request (understanding then generation)."""
+        with self._lock:
+            return self.pipe.rewrite_prompt(prompt, list(images), video)
+
+    # ------------------------------------------------------------------ internals
+
+    def _stream(self, work: Callable[[Callable], list], with_cell: bool = False) -> Iterator:
+        events: queue.Queue = queue.Queue()
+        done = object()
+
+        def on_step(step: int, total: int, preview: np.ndarray | None, cell: str = "") -> None:
+            events.put(Progress(step, total, preview, cell))
+
+        def target() -> None:
+            try:
+                for item in work(on_step):
+                    events.put(item)
+            except BaseException as exc:  # handed to the consumer, which re-raises it in its own thread
+                events.put(exc)
+            events.put(done)
+
+        threading.Thread(target=target, daemon=True).start()
+        while (item := events.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _run(self, job: Job, on_step: StepCallback | None, label: str) -> StudioResult:
+        image_sizes = [load_image(path).size for path in job.images]
+        video_size = None
+        if job.video is not None:
+            frames = read_video(job.video, max_frames=1).frames
+            video_size = (frames.shape[2], frames.shape[1])
+        kwargs = job.settings.pipeline_kwargs(image_sizes, video_size)
+        total = kwargs["num_inference_steps"]
+        preview = self._previews_cheap(kwargs)
+
+        def callback(pipe: VinoPipeline, i: int, timestep: torch.Tensor, tensors: dict) -> None:
+            if on_step is not None:
+                on_step(i + 1, total, pipe.decode(tensors["denoised"])[0] if preview else None)
+
+        started = time.perf_counter()
+        output = self.pipe(job.prompt, list(job.images), job.video, callback_on_step_end=callback, **kwargs)
+        seconds = time.perf_counter() - started
+        self._calibrate(job, seconds)
+        return self._save(job, output.task, output.frames, kwargs, seconds, label)
+
+    def _previews_cheap(self, kwargs: dict) -> bool:
+        """Decoding a preview every step is cheap for a single image of modest size with no offload hooks."""
+        return kwargs["num_frames"] == 1 and kwargs["area"] <= PREVIEW_MAX_PIXELS and not self.pipe.memory_profile.offload
+
+    def _calibrate(self, job: Job, seconds: float) -> None:
+        """Replace the throughput guess by the one just measured (the estimate's time is linear in it)."""
+        guess = self.estimate(job)
+        if guess.seconds > 0 and seconds > 0:
+            self.throughput *= guess.seconds / seconds
+
+    def _save(self, job: Job, task: str, frames: np.ndarray, kwargs: dict, seconds: float, label: str) -> StudioResult:
+        """Write media (settings embedded), the task-file sidecar with references copied beside it, and a zip."""
+        folder = self.output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        refs = folder / "references"
+        refs.mkdir(parents=True)
+        images = [shutil.copy(path, refs / f"image-{i}{Path(path).suffix}") for i, path in enumerate(job.images, start=1)]
+        video = None if job.video is None else shutil.copy(job.video, refs / f"video-1{Path(job.video).suffix}")
+        spec = TaskSpec(
+            index="vino",
+            task=task,
+            caption=job.prompt,
+            image_paths=[str(Path(p).relative_to(folder)) for p in images],
+            video_path=None if video is None else str(Path(video).relative_to(folder)),
+            base_image=kwargs["base_image"],
+        )
+        settings = {**kwargs, "studio": job.settings.to_dict(), "model": self.source.label}
+        path, sidecar = save_with_sidecar(frames, folder / "vino", spec, settings)
+        bundle = Path(shutil.make_archive(str(folder / "vino-result"), "zip", folder, "."))
+        return StudioResult(job, task, frames, path, sidecar, bundle, seconds, label)
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _oom_message(self, asked: GenerationSettings, tried: GenerationSettings | None) -> str:
+        also = f" and again at {_describe(tried)}" if tried else ""
+        return (
+            f"the GPU ran out of memory at {_describe(asked)}{also} under the '{self.profile_name}' memory profile; "
+            "lower the frames or the area, or restart with a smaller memory profile (--profile 16gb or 8gb)"
+        )
+
+
+def _describe(settings: GenerationSettings) -> str:
+    frames = "" if settings.num_frames == 1 else f", {settings.num_frames} frames"
+    return f"area {settings.side}x{settings.side}{frames}"

@@ -1,0 +1,496 @@
+"""The Gradio UI of VINO Studio. It calls only `vino_app.studio` (and through it the engine's public API)."""
+
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from .errors import VinoError
+from .export import read_settings
+from .media import MediaError
+from .sizes import MAX_AREA, MIN_AREA
+from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
+from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
+from .studio.sheet import contact_sheet
+from .tasks import read_task_file
+
+logger = logging.getLogger(__name__)
+MAX_SEED = 2**31 - 1
+CSS = """
+#ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
+.chip button { min-width: 0 !important; }
+"""
+
+
+def _insert_js(name: str) -> str:
+    """Client-side: insert `name` at the instruction's cursor (or replace the selection)."""
+    return f"""(prompt) => {{
+        const box = document.querySelector('#prompt textarea');
+        const text = prompt || '';
+        const start = box && box.selectionStart != null ? box.selectionStart : text.length;
+        const end = box && box.selectionEnd != null ? box.selectionEnd : start;
+        const before = text.slice(0, start), after = text.slice(end);
+        const pad = before && !/\\s$/.test(before) ? ' ' : '';
+        const tail = after && !/^\\s/.test(after) ? ' ' : '';
+        return before + pad + {json.dumps(name)} + tail + after;
+    }}"""
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the engine's errors into `gr.Error` with escaped text; log anything unexpected and answer without a
+    traceback. Works for plain functions and generators."""
+
+    def translate(exc: BaseException) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, (VinoError, ValueError)):
+            return gr.Error(html.escape(str(exc)), print_exception=False)
+        logger.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(
+            f"Something went wrong inside the studio ({type(exc).__name__}); the details are in the server log. "
+            "Your inputs are kept; try again or change a setting.",
+            print_exception=False,
+        )
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise translate(exc) from None
+
+        return generator
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise translate(exc) from None
+
+    return plain
+
+
+def on_gpu(fn: Callable, duration: Callable[..., float]) -> Callable:
+    """Run `fn` under Hugging Face ZeroGPU (`spaces.GPU`, with a per-request duration) when `spaces` is installed."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+def gallery_paths(gallery: list | None) -> list[str]:
+    """File paths of the gallery's items in slot order."""
+    return [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
+
+
+def numbered(paths: list[str]) -> list[tuple[str, str]]:
+    return [(path, f"Image {i}") for i, path in enumerate(paths, start=1)]
+
+
+def report_html(studio: Studio, prompt: str, num_images: int, has_video: bool) -> str:
+    report = studio.check(prompt or "", num_images, int(has_video))
+    lines = [f'<p class="error">⛔ {html.escape(e)}</p>' for e in report.errors]
+    lines += [f'<p class="warning">⚠️ {html.escape(w)}</p>' for w in report.warnings]
+    if not lines and (prompt or "").strip():
+        lines = ['<p class="ok">✓ every named reference is attached</p>']
+    return "\n".join(lines)
+
+
+class StudioUI:
+    """Event handlers bound to one `Studio`; `build()` lays out the page."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.uploads = studio.output_dir / "uploads"
+
+    # ------------------------------------------------------------------ helpers
+
+    def settings(self, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> GenerationSettings:
+        return GenerationSettings(
+            task=task,
+            num_frames=int(frames),
+            side=int(side),
+            aspect=aspect,
+            num_inference_steps=int(steps),
+            guidance_scale=float(cfg),
+            image_guidance_scale=float(image_cfg),
+            shift=float(shift),
+            negative_prompt=(negative or "").strip() or None,
+            seed=int(seed),
+        )
+
+    def job(self, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> Job:
+        if not (prompt or "").strip():
+            raise gr.Error("The instruction is empty: describe what to make, naming references as Image 1, Video 1.")
+        return Job(prompt, tuple(gallery_paths(gallery)), video or None, self.settings(task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative))
+
+    @staticmethod
+    def controls_from(settings: GenerationSettings) -> list:
+        s = settings
+        return [s.task, s.num_frames, s.side, s.aspect, s.num_inference_steps, s.guidance_scale, s.image_guidance_scale, s.shift, s.seed, s.negative_prompt or ""]
+
+    # ------------------------------------------------------------------ references
+
+    def normalise(self, gallery):
+        """Uploaded images -> RGB PNG slots "Image 1".."Image N" (at most 8); unreadable files are dropped with a
+        warning naming them; the others are kept."""
+        kept, problems = [], []
+        for path in gallery_paths(gallery):
+            try:
+                kept.append(str(normalise_image(path, self.uploads)))
+            except MediaError as exc:
+                problems.append(str(exc).replace(str(Path(path).parent) + "/", ""))
+        if len(kept) > MAX_IMAGES:
+            problems.append(f"VINO Studio takes at most {MAX_IMAGES} images; images after Image {MAX_IMAGES} were left out")
+            kept = kept[:MAX_IMAGES]
+        for problem in problems:
+            gr.Warning(html.escape(problem))
+        return numbered(kept)
+
+    def shift_slot(self, gallery, selected, offset, prompt):
+        paths = gallery_paths(gallery)
+        if selected is None or not 0 <= int(selected) < len(paths):
+            raise gr.Error("Select an image slot first (click its picture), then move or remove it.")
+        selected = int(selected)
+        if offset:
+            paths, order = move(paths, selected, offset)
+            selected = order.index(selected + 1)
+        else:
+            paths, order = remove(paths, selected)
+            selected = None
+        return numbered(paths), renumber_images(prompt or "", order), selected
+
+    def video_info(self, video):
+        if not video:
+            return ""
+        try:
+            return html.escape(describe_video(video))
+        except MediaError as exc:
+            raise gr.Error(html.escape(str(exc)).replace(html.escape(str(Path(video).parent)) + "/", "")) from None
+
+    def check(self, prompt, gallery, video):
+        count = len(gallery_paths(gallery))
+        chips = [gr.update(visible=i < count) for i in range(MAX_IMAGES)] + [gr.update(visible=bool(video))]
+        return [report_html(self.studio, prompt, count, bool(video)), *chips]
+
+    # ------------------------------------------------------------------ presets and estimates
+
+    def apply_preset(self, key):
+        preset = self.studio.preset(key)
+        return [
+            preset.instruction,
+            numbered(preset.image_paths()),
+            preset.video_path(),
+            f"**{html.escape(preset.name)}** — {html.escape(preset.description)}",
+            *self.controls_from(preset.settings),
+        ]
+
+    def estimate(self, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative):
+        try:
+            job = Job(prompt or "", tuple(gallery_paths(gallery)), video or None, self.settings(task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative))
+            return self.studio.estimate(job).summary()
+        except VinoError as exc:
+            return f"⚠️ {html.escape(str(exc))}"
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, request: gr.Request = None):
+        job = self.job(prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative)
+        report = self.studio.check(job.prompt, len(job.images), int(job.video is not None))
+        if report.errors:
+            raise gr.Error(html.escape("; ".join(report.errors)))
+        owner = getattr(request, "session_hash", None)
+        for event in self.studio.stream(job, owner):
+            if isinstance(event, Progress):
+                yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
+            else:
+                yield self.show(event)
+
+    def show(self, result: StudioResult):
+        """Outputs for a finished result: status, image or video, downloads."""
+        status = f"Done: {result.task}, {result.frames.shape[0]} frame(s) of {result.frames.shape[2]}x{result.frames.shape[1]} in {result.seconds:.1f} s."
+        if result.note:
+            status += f" {result.note}"
+        image = None if result.is_video else str(result.path)
+        video = str(result.path) if result.is_video else None
+        return (
+            status,
+            image,
+            gr.update(value=video, visible=result.is_video),
+            [str(result.path), str(result.sidecar), str(result.bundle)],
+            self.history_entry(result),
+        )
+
+    @staticmethod
+    def history_entry(result: StudioResult) -> dict:
+        return {
+            "media": str(result.path),
+            "sidecar": str(result.sidecar),
+            "bundle": str(result.bundle),
+            "prompt": result.job.prompt,
+            "images": list(result.job.images),
+            "video": result.job.video,
+            "settings": result.job.settings.to_dict(),
+            "caption": f"{result.task} · {result.label or 'seed ' + str(result.job.settings.seed)} · {result.job.prompt[:40]}",
+        }
+
+    def cancel(self, request: gr.Request = None):
+        owner = getattr(request, "session_hash", None)
+        return "Cancelling after the current step…" if self.studio.cancel(owner) else "Nothing of yours is running."
+
+    def rewrite(self, prompt, gallery, video):
+        if not (prompt or "").strip():
+            raise gr.Error("Write a short request first; the VLM expands it into a detailed caption.")
+        return self.studio.rewrite(prompt, tuple(gallery_paths(gallery)), video or None)
+
+    def cfg_grid(self, text_values, image_values, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, request: gr.Request = None):
+        job = self.job(prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative)
+        text_scales, image_scales = parse_scales(text_values, "text CFG"), parse_scales(image_values, "image CFG")
+        owner = getattr(request, "session_hash", None)
+        cells = len(text_scales) * len(image_scales)
+        done = 0
+        for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
+            if isinstance(event, Progress):
+                done += event.step == event.total
+                yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
+            else:
+                sheet = contact_sheet([r.frames for r in event], [r.label for r in event], len(image_scales))
+                path = self.studio.output_dir / f"cfg-grid-{abs(hash(tuple(str(r.path) for r in event)))}"
+                from .export import save_result
+
+                sheet_path = str(save_result(sheet, path, {"cfg_grid": [self.history_entry(r) for r in event]}))
+                is_video = sheet.shape[0] > 1
+                entries = [self.history_entry(r) for r in event]
+                yield (
+                    f"Done: {cells} cells, same seed {job.settings.seed}.",
+                    None if is_video else sheet_path,
+                    gr.update(value=sheet_path if is_video else None, visible=is_video),
+                    [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
+                    entries,
+                )
+
+    # ------------------------------------------------------------------ history and reuse
+
+    def open_entry(self, entries, evt: gr.SelectData):
+        entry = entries[evt.index]
+        return entry, [entry["media"], entry["sidecar"], entry["bundle"]], json.dumps(entry["settings"], indent=1)
+
+    def reuse(self, entry):
+        if not entry:
+            raise gr.Error("Pick an item in the history or the grid first.")
+        settings = GenerationSettings.from_dict(entry["settings"])
+        images = [p for p in entry.get("images", []) if Path(p).exists()]
+        video = entry.get("video") if entry.get("video") and Path(entry["video"]).exists() else None
+        return [entry["prompt"], numbered(images), video, *self.controls_from(settings)]
+
+    def reuse_file(self, file):
+        """Settings from a dropped PNG/MP4 made by the studio or the CLI, or from a task-file sidecar."""
+        if not file:
+            raise gr.Error("Drop a PNG or MP4 made by VINO Studio, or its .json sidecar.")
+        path = Path(file)
+        if path.suffix.lower() == ".json":
+            spec = read_task_file(path)[0]
+            entry = {"prompt": spec.caption, "images": spec.image_paths, "video": spec.video_path, "settings": {}}
+        else:
+            try:
+                data = read_settings(path)
+            except Exception:
+                data = None
+            if not data or "request" not in data:
+                raise gr.Error(f"'{html.escape(path.name)}' carries no VINO settings; drop a file saved by VINO Studio.")
+            request, settings = data["request"], data["settings"]
+            folder = path.parent
+            entry = {
+                "prompt": request["caption"],
+                "images": [str(folder / p) for p in request.get("image_paths", [])],
+                "video": str(folder / request["video_path"]) if request.get("video_path") else None,
+                "settings": settings.get("studio", {}),
+            }
+        return self.reuse(entry)
+
+    # ------------------------------------------------------------------ layout
+
+    def build(self) -> gr.Blocks:
+        studio = self.studio
+        preset_choices = [(p.name, p.key) for p in studio.presets]
+        first = studio.presets[0]
+        with gr.Blocks(title="VINO Studio", delete_cache=(3600, 3600)) as demo:
+            tiny = " — ⚠️ random test weights: outputs are noise" if studio.source.kind == "tiny" else ""
+            gr.Markdown(
+                f"# VINO Studio\nModel: **{html.escape(studio.source.label)}**{tiny} · memory profile **{studio.profile_name}** · "
+                f"device **{studio.pipe._execution_device}**",
+                elem_id="model-info",
+            )
+            selected = gr.Number(None, visible=False, precision=0, label="Selected slot (0-based)")
+            history = gr.State([])
+            grid_entries = gr.State([])
+            picked = gr.State(None)
+            with gr.Row():
+                with gr.Column(scale=5):
+                    with gr.Row():
+                        preset = gr.Dropdown(preset_choices, value=first.key, label="Task preset", scale=3)
+                        load_example = gr.Button("Load example", scale=1)
+                    preset_info = gr.Markdown()
+                    gallery = gr.Gallery(
+                        label=f"Images (drag & drop, up to {MAX_IMAGES}) — numbered as the model sees them",
+                        type="filepath",
+                        interactive=True,
+                        columns=4,
+                        height=220,
+                        file_types=["image"],
+                        elem_id="images",
+                    )
+                    with gr.Row():
+                        left = gr.Button("◀ Earlier", size="sm")
+                        right = gr.Button("Later ▶", size="sm")
+                        drop = gr.Button("✕ Remove", size="sm")
+                    video = gr.Video(label="Video 1 (optional)", sources=["upload"], height=200, elem_id="video")
+                    video_info = gr.Markdown()
+                    with gr.Row(elem_classes="chip"):
+                        chips = [gr.Button(f"Image {i + 1}", size="sm", visible=False) for i in range(MAX_IMAGES)]
+                        chips.append(gr.Button("Video 1", size="sm", visible=False))
+                    prompt = gr.Textbox(label="Instruction (click a chip to insert its name)", lines=3, elem_id="prompt")
+                    ref_check = gr.HTML(elem_id="ref-check")
+                    with gr.Accordion("Rewrite with the VLM (understanding then generation)", open=False):
+                        rewrite_btn = gr.Button("Rewrite into a detailed caption")
+                        rewritten = gr.Textbox(label="Rewritten caption (editable)", lines=3, elem_id="rewritten")
+                        use_rewritten = gr.Button("Use this caption")
+                    with gr.Accordion("Settings", open=True):
+                        with gr.Row():
+                            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)")
+                            aspect = gr.Dropdown(list(ASPECTS), value="from references", label="Aspect")
+                        frames = gr.Slider(1, 89, value=1, step=4, label="Frames (1 = image; 4k+1)")
+                        side = gr.Slider(int(MIN_AREA**0.5), int(MAX_AREA**0.5), value=640, step=16, label="Area (side of a square of the same area, px)")
+                        with gr.Row():
+                            cfg = gr.Slider(1, 15, value=5, step=0.5, label="Text CFG")
+                            image_cfg = gr.Slider(1, 5, value=1, step=0.1, label="Image CFG (1 = off)")
+                        with gr.Row():
+                            steps = gr.Slider(1, 100, value=50, step=1, label="Steps")
+                            shift = gr.Slider(1, 15, value=5, step=0.5, label="Shift")
+                        with gr.Row():
+                            seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                            dice = gr.Button("🎲", size="sm", scale=0)
+                        negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
+                        gr.Markdown(f"Memory profile: **{studio.profile_name}** (choose with `--profile` or `VINO_PROFILE` at start)")
+                    estimate = gr.Markdown(elem_id="estimate")
+                    with gr.Row():
+                        generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                        cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                with gr.Column(scale=5):
+                    status = gr.Markdown(elem_id="status")
+                    with gr.Tabs():
+                        with gr.Tab("Result"):
+                            result_image = gr.Image(label="Result", type="filepath", interactive=False, elem_id="result-image")
+                            result_video = gr.Video(label="Result video", interactive=False, visible=False, elem_id="result-video")
+                            downloads = gr.File(label="Downloads (media with settings, task-file sidecar, zip with references)", file_count="multiple", elem_id="downloads")
+                        with gr.Tab("Compare CFG"):
+                            with gr.Row():
+                                text_values = gr.Textbox("3, 5, 7", label="Text CFG values")
+                                image_values = gr.Textbox("1", label="Image CFG values")
+                            grid_btn = gr.Button("Run the grid (same seed and inputs)", elem_id="grid")
+                            sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id="sheet")
+                            sheet_video = gr.Video(label="Tiles playing in sync", interactive=False, visible=False)
+                            grid_cells = gr.Gallery(label="Cells (click one to open, keep or export it)", columns=4, height=200, elem_id="cells")
+                        with gr.Tab("History"):
+                            history_gallery = gr.Gallery(label="This session", columns=4, height=260, elem_id="history")
+                            reuse_drop = gr.File(label="…or drop a PNG / MP4 / .json made by VINO Studio", file_types=[".png", ".mp4", ".json"])
+                    picked_files = gr.File(label="Selected item", file_count="multiple")
+                    picked_settings = gr.Code(label="Its settings", language="json")
+                    with gr.Row():
+                        keep = gr.Button("Keep in history")
+                        reuse = gr.Button("Reuse its settings")
+
+            controls = [task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative]
+            inputs = [prompt, gallery, video, *controls]
+            fill = [prompt, gallery, video, *controls]
+            result_outputs = [status, result_image, result_video, downloads, picked]
+
+            gallery.upload(user_errors(self.normalise), gallery, gallery, api_name="add_images")
+            gallery.select(_selected_index, None, selected, api_visibility="private")
+            for button, offset in ((left, -1), (right, 1), (drop, 0)):
+                button.click(
+                    user_errors(_shift(self, offset)),
+                    [gallery, selected, prompt],
+                    [gallery, prompt, selected],
+                    api_name={-1: "move_earlier", 1: "move_later", 0: "remove_image"}[offset],
+                )
+            video.change(user_errors(self.video_info), video, video_info, api_name="check_video")
+            for source in (prompt, gallery, video):
+                source.change(user_errors(self.check), [prompt, gallery, video], [ref_check, *chips], api_name="check_references" if source is prompt else False)
+            for i, chip in enumerate(chips):
+                name = f"Image {i + 1}" if i < MAX_IMAGES else "Video 1"
+                chip.click(None, prompt, prompt, js=_insert_js(name))
+            for control in [prompt, gallery, video, *controls]:
+                control.change(user_errors(self.estimate), inputs, estimate, api_name="estimate" if control is prompt else False, show_progress="hidden")
+            load_example.click(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name="apply_preset")
+            preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
+            dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
+            rewrite_btn.click(user_errors(self.rewrite), [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
+            use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
+
+            run = on_gpu(user_errors(self.generate), self.gpu_seconds)
+            gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu")
+            gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
+            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel")
+            grid = on_gpu(user_errors(self.cfg_grid), self.gpu_seconds_grid)
+            grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu")
+
+            grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
+            history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
+            keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
+            reuse.click(user_errors(self.reuse), picked, fill, api_name=False)
+            reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, fill, api_name="reuse_settings")
+            demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
+        return demo
+
+    # ------------------------------------------------------------------ ZeroGPU durations
+
+    def gpu_seconds(self, prompt, gallery, video, *controls, **_) -> float:
+        try:
+            return min(30 + 1.5 * self.studio.estimate(self.job(prompt, gallery, video, *controls)).seconds, 600)
+        except Exception:
+            return 120
+
+    def gpu_seconds_grid(self, text_values, image_values, *inputs, **_) -> float:
+        cells = len(str(text_values).split(",")) * len(str(image_values).split(","))
+        return min(cells * self.gpu_seconds(*inputs), 1200)
+
+
+def parse_scales(text: str, name: str) -> list[float]:
+    """'3, 5, 7' -> [3.0, 5.0, 7.0]; a clear error for anything else."""
+    try:
+        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise gr.Error(f"{name} values must be numbers separated by commas, e.g. '3, 5, 7'; got '{html.escape(str(text))}'") from None
+    if not values or any(not 1 <= v <= 20 for v in values):
+        raise gr.Error(f"give one or more {name} values between 1 and 20, separated by commas")
+    return values
+
+
+def _selected_index(evt: gr.SelectData) -> int:
+    return evt.index
+
+
+def _shift(ui: StudioUI, offset: int) -> Callable:
+    def handler(gallery, selected, prompt):
+        return ui.shift_slot(gallery, selected, offset, prompt)
+
+    return handler
+
+
+def _append_history(entries: list, entry: dict | None):
+    if entry and entry not in entries:
+        entries = [*entries, entry]
+    return entries, [(e["media"], e["caption"]) for e in entries]
