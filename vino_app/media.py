@@ -66,16 +66,19 @@ def load_image(source: ImageInput) -> Image.Image:
         path = _check_file(source, "image")
         try:
             image = Image.open(path)
-            image.load()
+            if image.width * image.height <= MAX_IMAGE_PIXELS:  # checked before decoding: a bomb is small on disk
+                image.load()
         except Image.DecompressionBombError:
-            raise MediaError(
-                f"image {_describe(source)} is too large to open safely (over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); "
-                "downscale it first"
-            ) from None
+            image = None
         except UnidentifiedImageError:
             raise MediaError(f"image {_describe(source)} is not an image PIL can read; use PNG, JPEG or WebP") from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise MediaError(f"image {_describe(source)} is damaged or truncated ({exc}); export it again") from None
+        if image is None or image.width * image.height > MAX_IMAGE_PIXELS:
+            raise MediaError(
+                f"image {_describe(source)} is too large to open safely (over {MAX_IMAGE_PIXELS // 1_000_000} "
+                "megapixels); downscale it first"
+            )
     if image.width < 1 or image.height < 1:
         raise MediaError(f"image {_describe(source)} has no pixels")
     try:
@@ -112,13 +115,17 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> VideoC
     import av
 
     path = _check_file(path, "video")
+    frames, rate = [], None
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise MediaError(f"video '{path}' has no video stream; upload an MP4, WebM or MOV with pictures")
             stream = container.streams.video[0]
-            frames = [frame.to_ndarray(format="rgb24") for frame in itertools.islice(container.decode(stream), max_frames)]
             rate = stream.average_rate or stream.guessed_rate
+            for frame in itertools.islice(container.decode(stream), max_frames):
+                frames.append(frame.to_ndarray(format="rgb24"))
+    except av.error.EOFError:  # the file ends before (more) frames: keep what was decoded
+        pass
     except MediaError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:

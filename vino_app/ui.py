@@ -327,9 +327,11 @@ class StudioUI:
         preset_choices = [(p.name, p.key) for p in studio.presets]
         first = studio.presets[0]
         with gr.Blocks(title="VINO Studio", delete_cache=(3600, 3600)) as demo:
-            tiny = " — ⚠️ random test weights: outputs are noise" if studio.source.kind == "tiny" else ""
+            label = html.escape(studio.source.label)
+            if studio.source.kind == "tiny":  # say it once: the tiny model's label may already say so
+                label = "⚠️ " + label if "noise" in label else f"{label} — ⚠️ random test weights: outputs are noise"
             gr.Markdown(
-                f"# VINO Studio\nModel: **{html.escape(studio.source.label)}**{tiny} · memory profile **{studio.profile_name}** · "
+                f"# VINO Studio\nModel: **{label}** · memory profile **{studio.profile_name}** · "
                 f"device **{studio.pipe._execution_device}**",
                 elem_id="model-info",
             )
@@ -369,7 +371,7 @@ class StudioUI:
                         use_rewritten = gr.Button("Use this caption")
                     with gr.Accordion("Settings", open=True):
                         with gr.Row():
-                            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)")
+                            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)", elem_id="task")
                             aspect = gr.Dropdown(list(ASPECTS), value="from references", label="Aspect")
                         frames = gr.Slider(1, 89, value=1, step=4, label="Frames (1 = image; 4k+1)")
                         side = gr.Slider(int(MIN_AREA**0.5), int(MAX_AREA**0.5), value=640, step=16, label="Area (side of a square of the same area, px)")
@@ -377,7 +379,7 @@ class StudioUI:
                             cfg = gr.Slider(1, 15, value=5, step=0.5, label="Text CFG")
                             image_cfg = gr.Slider(1, 5, value=1, step=0.1, label="Image CFG (1 = off)")
                         with gr.Row():
-                            steps = gr.Slider(1, 100, value=50, step=1, label="Steps")
+                            steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="steps")
                             shift = gr.Slider(1, 15, value=5, step=0.5, label="Shift")
                         with gr.Row():
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -397,8 +399,8 @@ class StudioUI:
                             downloads = gr.File(label="Downloads (media with settings, task-file sidecar, zip with references)", file_count="multiple", elem_id="downloads")
                         with gr.Tab("Compare CFG"):
                             with gr.Row():
-                                text_values = gr.Textbox("3, 5, 7", label="Text CFG values")
-                                image_values = gr.Textbox("1", label="Image CFG values")
+                                text_values = gr.Textbox("3, 5, 7", label="Text CFG values", elem_id="text-cfg-values")
+                                image_values = gr.Textbox("1", label="Image CFG values", elem_id="image-cfg-values")
                             grid_btn = gr.Button("Run the grid (same seed and inputs)", elem_id="grid")
                             sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id="sheet")
                             sheet_video = gr.Video(label="Tiles playing in sync", interactive=False, visible=False)

@@ -1,0 +1,177 @@
+"""The Gradio app through its named API endpoints (gradio_client), on the tiny checkpoint set."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from vino_app.export import read_settings
+from vino_app.studio import ModelSource, Studio
+from vino_app.tasks import read_task_file
+from vino_app.ui import StudioUI
+
+# task, frames, side, aspect, steps, text CFG, image CFG, shift, seed, negative prompt
+FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 5.0, 1.0, 5.0, 3, ""]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(pipe, tiny_root, tmp_path_factory):
+    studio = Studio(pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path_factory.mktemp("out"))
+    demo = StudioUI(studio).build()
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=free_port(), max_file_size="5mb", quiet=True)
+    yield Client(url, verbose=False), studio
+    demo.close()
+
+
+def slots(*paths) -> list[dict]:
+    return [{"image": handle_file(str(p)), "caption": None} for p in paths]
+
+
+def resend(gallery: list[dict]) -> list[dict]:
+    """A gallery returned by the app, ready to send back."""
+    return slots(*[item["image"] for item in gallery])
+
+
+def settings(**changes) -> list:
+    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative"]
+    values = dict(zip(names, FAST_IMAGE)) | changes
+    return [values[n] for n in names]
+
+
+def test_every_action_has_a_named_endpoint(app):
+    client, _ = app
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {"/add_images", "/move_earlier", "/move_later", "/remove_image", "/check_references", "/check_video",
+                "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid", "/reuse_settings"}
+    assert expected <= named
+
+
+def test_generate_image_with_settings_embedded_and_sidecar(app, media):
+    client, _ = app
+    gallery = client.predict(slots(media["square"], media["wide"]), api_name="/add_images")
+    assert [item["caption"] for item in gallery] == ["Image 1", "Image 2"]
+    prompt = "Put the colour of Image 1 on Image 2"
+    status, image, _, downloads = client.predict(prompt, resend(gallery), None, *settings(task="ti2i_base", image_cfg=2.0), api_name="/generate")
+    assert status.startswith("Done: ti2i")
+    assert Image.open(image).size == (80, 48)  # the base image's (last image's) size at area 64^2
+    embedded = read_settings(image)
+    assert embedded["request"]["caption"] == prompt and embedded["settings"]["base_image"] is True
+    sidecar = next(Path(d) for d in downloads if d.endswith(".json"))
+    spec = read_task_file(sidecar)[0]
+    assert (spec.task, spec.caption, spec.base_image, len(spec.image_paths)) == ("ti2i", prompt, True, 2)
+    assert any(d.endswith(".zip") for d in downloads)
+
+
+def test_generate_video_is_browser_playable_h264(app, media):
+    client, _ = app
+    status, image, video, _ = client.predict(
+        "Turn Video 1 blue", [], handle_file(str(media["video"])), *settings(frames=5, cfg=7.0, shift=7.0), api_name="/generate"
+    )
+    assert status.startswith("Done: tv2v") and image is None
+    assert video["visible"] is True  # an update that also shows the video player
+    with av.open(video["value"]) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert sum(1 for _ in container.decode(stream)) == 5
+
+
+def test_cfg_grid_contact_sheet_and_cells(app, media):
+    client, _ = app
+    status, sheet, _, cells = client.predict(
+        "3, 7", "1, 2", "Image 1 in the rain", slots(media["square"]), None, *settings(task="ti2i"), api_name="/cfg_grid"
+    )
+    assert status.startswith("Done: 4 cells")
+    assert [c["caption"] for c in cells] == ["text 3 / image 1", "text 3 / image 2", "text 7 / image 1", "text 7 / image 2"]
+    cell = np.asarray(Image.open(cells[0]["image"]))
+    sheet = np.asarray(Image.open(sheet))
+    assert sheet.shape[0] > 2 * cell.shape[0] and sheet.shape[1] > 2 * cell.shape[1]  # 2 x 2 tiles, enlarged and labelled
+    # same seed and inputs: the two cells with text CFG 3 and 7 differ only by the guidance
+    assert not np.array_equal(cell, np.asarray(Image.open(cells[2]["image"])))
+
+
+def test_cancel_stops_within_a_step_and_app_keeps_serving(app):
+    client, studio = app
+    job = client.submit("a red circle", [], None, *settings(steps=100, frames=41, side=256), api_name="/generate")
+    deadline = time.time() + 60
+    while studio._owner is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.predict(api_name="/cancel").startswith("Cancelling")
+    with pytest.raises(AppError, match="cancelled after step"):
+        job.result(timeout=60)
+    status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
+    assert status.startswith("Done: t2i")
+
+
+def test_reference_check_and_renumbering(app, media):
+    client, _ = app
+    gallery = client.predict(slots(media["square"], media["wide"]), api_name="/add_images")
+    report = client.predict("Put Image 3 next to image_1", resend(gallery), None, api_name="/check_references")
+    assert "Image 3" in report and "error" in report and "Image_1".lower() in report.lower() and "Image 2 is attached but" in report
+    with pytest.raises(AppError, match="Image 3"):
+        client.predict("Put Image 3 next to Image 1", resend(gallery), None, *settings(), api_name="/generate")
+    moved, prompt, selected = client.predict(resend(gallery), 0, "Put the hat from Image 1 on Image 2", api_name="/move_later")
+    assert prompt == "Put the hat from Image 2 on Image 1" and selected == 1
+    assert Image.open(moved[0]["image"]).size == Image.open(media["wide"]).size
+    left, prompt, _ = client.predict(resend(moved), 0, prompt, api_name="/remove_image")
+    assert len(left) == 1 and prompt == "Put the hat from Image 1 on the removed image"
+
+
+@pytest.fixture()
+def bad_files(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(np.random.default_rng(0).bytes(2000))
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000)).save(bomb)  # 81 megapixels in a few kilobytes
+    no_frames = tmp_path / "no_frames.mp4"
+    with av.open(str(no_frames), "w", format="matroska") as container:  # a video track with no frames in it
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+    return {"empty": empty, "junk": junk, "bomb": bomb, "no_frames": no_frames}
+
+
+def test_bad_uploads_are_clear_errors_and_the_next_request_is_served(app, media, bad_files):
+    client, _ = app
+    gallery = client.predict(slots(bad_files["empty"], media["square"], bad_files["junk"], bad_files["bomb"]), api_name="/add_images")
+    assert len(gallery) == 1  # the good image is kept, the three bad ones dropped with a warning
+    for name, text in (("empty", "is empty"), ("junk", "is not an image"), ("bomb", "megapixels")):
+        with pytest.raises(AppError, match=text):
+            client.predict("Image 1 at night", slots(bad_files[name]), None, *settings(), api_name="/generate")
+    with pytest.raises(AppError, match="no frames"):
+        client.predict(handle_file(str(bad_files["no_frames"])), api_name="/check_video")
+    with pytest.raises(AppError, match="no_frames.mp4"):
+        client.predict("Turn Video 1 red", [], handle_file(str(bad_files["no_frames"])), *settings(frames=5), api_name="/generate")
+    with pytest.raises(AppError, match="4k\\+1|nearest valid"):
+        client.predict("a red circle", [], None, *settings(frames=6), api_name="/generate")
+    status, *_ = client.predict("Image 1 at night", resend(gallery), None, *settings(), api_name="/generate")
+    assert status.startswith("Done: ti2i")
+
+
+def test_presets_fill_controls_and_reuse_settings_round_trip(app):
+    client, studio = app
+    for preset in studio.presets:
+        prompt, gallery, video, info, task, frames, *_ = client.predict(preset.key, api_name="/apply_preset")
+        assert prompt == preset.instruction and len(gallery) == len(preset.images) and (video is not None) == (preset.video is not None)
+        assert (task, frames) == (preset.settings.task, preset.settings.num_frames)
+    _, image, _, _ = client.predict("a red circle", [], None, *settings(seed=1234, cfg=3.5), api_name="/generate")
+    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative = client.predict(
+        handle_file(image), api_name="/reuse_settings"
+    )
+    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64)
