@@ -57,7 +57,8 @@ def test_every_action_has_a_named_endpoint(app):
     client, _ = app
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     expected = {"/add_images", "/move_earlier", "/move_later", "/remove_image", "/check_references", "/check_video",
-                "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid", "/reuse_settings"}
+                "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid", "/reuse_settings",
+                "/switch_profile"}
     assert expected <= named
 
 
@@ -175,3 +176,15 @@ def test_presets_fill_controls_and_reuse_settings_round_trip(app):
         handle_file(image), api_name="/reuse_settings"
     )
     assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64)
+
+
+def test_errors_are_escaped_and_a_gpu_profile_on_cpu_is_refused_without_losing_the_model(app, media):
+    client, studio = app
+    with pytest.raises(AppError) as error:
+        client.predict("<b>3</b>", "1", "Image 1", slots(media["square"]), None, *settings(), api_name="/cfg_grid")
+    assert "&lt;b&gt;3&lt;/b&gt;" in str(error.value) and "<b>" not in str(error.value)
+    with pytest.raises(AppError, match="needs a CUDA GPU"):
+        client.predict("24gb", api_name="/switch_profile")
+    assert studio.profile_name == "cpu"
+    status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
+    assert status.startswith("Done: t2i")

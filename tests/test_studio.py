@@ -121,3 +121,16 @@ def test_model_choice_errors_are_clear(tmp_path):
     (tmp_path / "qwen").mkdir()
     with pytest.raises(CheckpointError, match="lacks vino.ckpt, hunyuan"):
         resolve_model(str(tmp_path))
+
+
+def test_stream_reports_every_step_with_previews_for_small_images(studio, media):
+    from vino_app.studio import Progress, StudioResult
+
+    events = list(studio.stream(Job("Image 1 at dusk", (str(media["wide"]),), None, GenerationSettings(side=64, num_inference_steps=3))))
+    steps = [e for e in events if isinstance(e, Progress)]
+    assert [(e.step, e.total) for e in steps] == [(1, 3), (2, 3), (3, 3)]
+    assert all(e.preview is not None and e.preview.shape == (48, 80, 3) for e in steps)
+    result = events[-1]
+    assert isinstance(result, StudioResult) and result.path.exists() and result.bundle.exists()
+    video = list(studio.stream(Job("a red circle", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=2))))
+    assert all(e.preview is None for e in video if isinstance(e, Progress))  # no per-step decode for videos

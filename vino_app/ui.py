@@ -16,6 +16,7 @@ import gradio as gr
 from .errors import VinoError
 from .export import read_settings
 from .media import MediaError
+from .memory import PROFILES
 from .sizes import MAX_AREA, MIN_AREA
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
@@ -140,6 +141,21 @@ class StudioUI:
     def controls_from(settings: GenerationSettings) -> list:
         s = settings
         return [s.task, s.num_frames, s.side, s.aspect, s.num_inference_steps, s.guidance_scale, s.image_guidance_scale, s.shift, s.seed, s.negative_prompt or ""]
+
+    def header(self) -> str:
+        studio = self.studio
+        label = html.escape(studio.source.label)
+        if studio.source.kind == "tiny" and "noise" not in label:
+            label += " — random test weights: outputs are noise"
+        warn = "⚠️ " if studio.source.kind == "tiny" else ""
+        return (
+            f"# VINO Studio\nModel: **{warn}{label}** · memory profile **{studio.profile_name}** · "
+            f"device **{studio.pipe._execution_device}**"
+        )
+
+    def switch_profile(self, name):
+        self.studio.switch_profile(name)
+        return self.header(), f"Model reloaded with the '{html.escape(name)}' memory profile."
 
     # ------------------------------------------------------------------ references
 
@@ -327,14 +343,7 @@ class StudioUI:
         preset_choices = [(p.name, p.key) for p in studio.presets]
         first = studio.presets[0]
         with gr.Blocks(title="VINO Studio", delete_cache=(3600, 3600)) as demo:
-            label = html.escape(studio.source.label)
-            if studio.source.kind == "tiny":  # say it once: the tiny model's label may already say so
-                label = "⚠️ " + label if "noise" in label else f"{label} — ⚠️ random test weights: outputs are noise"
-            gr.Markdown(
-                f"# VINO Studio\nModel: **{label}** · memory profile **{studio.profile_name}** · "
-                f"device **{studio.pipe._execution_device}**",
-                elem_id="model-info",
-            )
+            header = gr.Markdown(self.header(), elem_id="model-info")
             selected = gr.Number(None, visible=False, precision=0, label="Selected slot (0-based)")
             history = gr.State([])
             grid_entries = gr.State([])
@@ -385,7 +394,7 @@ class StudioUI:
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
-                        gr.Markdown(f"Memory profile: **{studio.profile_name}** (choose with `--profile` or `VINO_PROFILE` at start)")
+                        profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)")
                     estimate = gr.Markdown(elem_id="estimate")
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -438,6 +447,7 @@ class StudioUI:
                 control.change(user_errors(self.estimate), inputs, estimate, api_name="estimate" if control is prompt else False, show_progress="hidden")
             load_example.click(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name="apply_preset")
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
+            profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
             rewrite_btn.click(user_errors(self.rewrite), [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)

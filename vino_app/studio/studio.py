@@ -127,9 +127,24 @@ class Studio:
 
     @classmethod
     def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
-        pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
-        pipe.set_progress_bar_config(disable=True)
-        return cls(pipe, source, output_dir)
+        return cls(_load_pipeline(source, memory_profile), source, output_dir)
+
+    def switch_profile(self, memory_profile: str) -> None:
+        """Reload the model under another memory profile (waits for a running job; the old copy is freed first)."""
+        if memory_profile == self.profile_name:
+            return
+        get_profile(memory_profile)
+        with self._lock:
+            previous = self.profile_name
+            old, self.pipe = self.pipe, None
+            del old
+            self._free_memory()
+            try:
+                self.pipe = _load_pipeline(self.source, memory_profile)
+            except Exception:
+                self.pipe = _load_pipeline(self.source, previous)  # keep serving as before
+                raise
+            self.model_size = model_size(self.pipe)
 
     @property
     def profile_name(self) -> str:
@@ -310,6 +325,12 @@ class Studio:
             f"the GPU ran out of memory at {_describe(asked)}{also} under the '{self.profile_name}' memory profile; "
             "lower the frames or the area, or restart with a smaller memory profile (--profile 16gb or 8gb)"
         )
+
+
+def _load_pipeline(source: ModelSource, memory_profile: str | None) -> VinoPipeline:
+    pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def _describe(settings: GenerationSettings) -> str:
