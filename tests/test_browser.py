@@ -93,6 +93,7 @@ def app_url(chromium, tmp_path_factory):
         "HF_HUB_OFFLINE": "1",
         "VINO_CACHE_DIR": str(root / "cache"),
         "VINO_OUTPUT_DIR": str(root / "outputs"),
+        "GRADIO_TEMP_DIR": str(root / "gradio"),  # its own upload cache: another app closing cannot delete its files
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
     }

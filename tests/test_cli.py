@@ -1,8 +1,6 @@
 """`python -m vino_app generate` on the released example task files and on flags."""
 
 import json
-import os
-import shutil
 
 import av
 import pytest

@@ -10,7 +10,6 @@ import torch
 from vino_app import CheckpointError, FrameCountError, GenerationCancelled, MediaError, ReferenceNameError, SizeError, VinoInputError
 from vino_app.checkpoint import save_checkpoint
 
-from .conftest import load_tiny
 
 FAST = dict(num_inference_steps=2, area=64 * 64)
 

@@ -134,3 +134,12 @@ def test_stream_reports_every_step_with_previews_for_small_images(studio, media)
     assert isinstance(result, StudioResult) and result.path.exists() and result.bundle.exists()
     video = list(studio.stream(Job("a red circle", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=2))))
     assert all(e.preview is None for e in video if isinstance(e, Progress))  # no per-step decode for videos
+
+
+def test_task_choice_follows_the_attached_references():
+    from vino_app.studio.settings import task_fits
+
+    assert task_fits("t2i", 0, False) and not task_fits("t2i", 2, False)
+    assert task_fits("ti2i_base", 2, False) and not task_fits("ti2i_base", 1, False)
+    assert task_fits("tiv2v", 1, True) and not task_fits("tiv2v", 0, True) and not task_fits("tv2v", 1, True)
+    assert task_fits("auto", 3, True) and not task_fits("i2v", 1, True)

@@ -9,7 +9,7 @@ import json
 import logging
 import random
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 
@@ -20,6 +20,7 @@ from .memory import PROFILES
 from .sizes import MAX_AREA, MIN_AREA
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
+from .studio.settings import task_fits
 from .studio.sheet import contact_sheet
 from .tasks import read_task_file
 
@@ -200,6 +201,11 @@ class StudioUI:
         count = len(gallery_paths(gallery))
         chips = [gr.update(visible=i < count) for i in range(MAX_IMAGES)] + [gr.update(visible=bool(video))]
         return [report_html(self.studio, prompt, count, bool(video)), *chips]
+
+    @staticmethod
+    def follow_inputs(task, gallery, video):
+        """Back to `auto` when the attached references no longer fit the chosen task (a preset's t2i plus images)."""
+        return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
 
     # ------------------------------------------------------------------ presets and estimates
 
@@ -403,7 +409,7 @@ class StudioUI:
                     status = gr.Markdown(elem_id="status")
                     with gr.Tabs():
                         with gr.Tab("Result"):
-                            result_image = gr.Image(label="Result", type="filepath", interactive=False, elem_id="result-image")
+                            result_image = gr.Image(label="Result", type="filepath", interactive=False, height=420, elem_id="result-image")
                             result_video = gr.Video(label="Result video", interactive=False, visible=False, elem_id="result-video")
                             downloads = gr.File(label="Downloads (media with settings, task-file sidecar, zip with references)", file_count="multiple", elem_id="downloads")
                         with gr.Tab("Compare CFG"):
@@ -438,6 +444,8 @@ class StudioUI:
                     api_name={-1: "move_earlier", 1: "move_later", 0: "remove_image"}[offset],
                 )
             video.change(user_errors(self.video_info), video, video_info, api_name="check_video")
+            for source in (gallery, video):
+                source.upload(self.follow_inputs, [task, gallery, video], task, api_name=False)
             for source in (prompt, gallery, video):
                 source.change(user_errors(self.check), [prompt, gallery, video], [ref_check, *chips], api_name="check_references" if source is prompt else False)
             for i, chip in enumerate(chips):
@@ -453,11 +461,11 @@ class StudioUI:
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
 
             run = on_gpu(user_errors(self.generate), self.gpu_seconds)
-            gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu")
+            gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
             gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
             cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel")
             grid = on_gpu(user_errors(self.cfg_grid), self.gpu_seconds_grid)
-            grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu")
+            grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")

@@ -19,6 +19,17 @@ ASPECTS = {"from references": None, "1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, 
 VIDEO_ASPECT = 848 / 480
 
 
+def task_fits(task: str, num_images: int, has_video: bool) -> bool:
+    """Whether a task choice matches the attached references (`auto` always does)."""
+    if task == AUTO_TASK:
+        return True
+    if task in ("t2i", "t2v"):
+        return not num_images and not has_video
+    if task in ("tv2v", "tiv2v"):
+        return has_video and (num_images > 0) == (task == "tiv2v")
+    return not has_video and num_images >= (2 if task == BASE_TASK else 1)
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """Every control of a generation. `side`: sqrt of the target area in pixels (area = side^2); `aspect`: a key of

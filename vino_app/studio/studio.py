@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import GenerationCancelled, VinoError, VinoInputError
+from ..errors import VinoError, VinoInputError
 from ..export import save_with_sidecar
 from ..media import load_image, read_video
 from ..memory import get_profile
