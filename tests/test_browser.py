@@ -169,11 +169,10 @@ def add_two_images(page) -> None:
 
 
 def fast_settings(page, steps: int = 4) -> None:
-    """Task from the inputs, few steps (the tiny model at side 64 then takes a few seconds)."""
+    """Few steps (the tiny model at side 64 then takes a few seconds). The task needs no setting: the default
+    preset's "t2i" turns to "auto" by itself once images are attached."""
     from playwright.sync_api import expect
 
-    page.locator("#task input").click()
-    page.get_by_role("option", name="auto", exact=True).click()
     expect(page.locator("#task input")).to_have_value("auto")
     page.locator("#steps input[type=number]").fill(str(steps))
     page.locator("#steps input[type=number]").press("Enter")
@@ -189,7 +188,12 @@ def test_generate_shows_and_downloads_the_result(page):
 
     add_two_images(page)
     fast_settings(page)
-    write_instruction(page, INSTRUCTION)
+    # a chip inserts its name at the cursor
+    before = "Put the hat from "
+    write_instruction(page, before + "on the person in Image 2")
+    page.locator("#prompt textarea").evaluate(f"box => {{ box.focus(); box.setSelectionRange({len(before)}, {len(before)}); }}")
+    page.get_by_role("button", name="Image 1", exact=True).click()
+    expect(page.locator("#prompt textarea")).to_have_value(INSTRUCTION)
     expect(page.locator("#ref-check .ok")).to_be_visible()
     page.locator("#generate").click()
     expect(page.locator("#status")).to_contain_text("Done:", timeout=RUN_TIMEOUT_MS)

@@ -307,7 +307,8 @@ class StudioUI:
 
     def open_entry(self, entries, evt: gr.SelectData):
         entry = entries[evt.index]
-        return entry, [entry["media"], entry["sidecar"], entry["bundle"]], json.dumps(entry["settings"], indent=1)
+        inputs = {"prompt": entry["prompt"], "images": [Path(p).name for p in entry["images"]], "video": entry["video"] and Path(entry["video"]).name}
+        return entry, [entry["media"], entry["sidecar"], entry["bundle"]], json.dumps({**inputs, "settings": entry["settings"]}, indent=1)
 
     def reuse(self, entry):
         if not entry:
@@ -424,7 +425,7 @@ class StudioUI:
                             history_gallery = gr.Gallery(label="This session", columns=4, height=260, elem_id="history")
                             reuse_drop = gr.File(label="…or drop a PNG / MP4 / .json made by VINO Studio", file_types=[".png", ".mp4", ".json"])
                     picked_files = gr.File(label="Selected item", file_count="multiple")
-                    picked_settings = gr.Code(label="Its settings", language="json")
+                    picked_settings = gr.Code(label="Its inputs and settings", language="json")
                     with gr.Row():
                         keep = gr.Button("Keep in history")
                         reuse = gr.Button("Reuse its settings")
