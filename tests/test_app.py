@@ -188,3 +188,13 @@ def test_errors_are_escaped_and_a_gpu_profile_on_cpu_is_refused_without_losing_t
     assert studio.profile_name == "cpu"
     status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
     assert status.startswith("Done: t2i")
+
+
+def test_uploads_over_the_size_limit_are_refused(app, tmp_path):
+    client, _ = app
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(6 * 1024 * 1024))  # over the 5 MB limit the fixture launched with
+    with pytest.raises(Exception, match="(?i)exceed|too large|maximum|413"):
+        client.predict(slots(big), api_name="/add_images")
+    status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
+    assert status.startswith("Done: t2i")
