@@ -41,8 +41,8 @@ CORPUS = [
 TEXT_HIDDEN, QUERIES, INNER_DIM, TEXT_EMBED_DIM, LATENT_CHANNELS = 64, 8, 32, 32, 4
 
 
-def build_tokenizer(vocab_size: int = 400):
-    """Byte-level BPE trained on a few sentences, with Qwen's special tokens and pre-tokenizer."""
+def build_tokenizer(vocab_size: int = 400, corpus: list[str] = CORPUS):
+    """Byte-level BPE trained on `corpus` (default: a few sentences), with Qwen's special tokens and pre-tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast
 
@@ -57,24 +57,26 @@ def build_tokenizer(vocab_size: int = 400):
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    tok.train_from_iterator(CORPUS, trainer)
+    tok.train_from_iterator(corpus, trainer)
     return Qwen2TokenizerFast(
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None, bos_token=None
     )
 
 
-def build_qwen(root: Path, seed: int) -> None:
+def build_qwen(root: Path, seed: int, tokenizer=None, text_hidden: int = TEXT_HIDDEN, text_layers: int = 3) -> None:
+    """A random Qwen3-VL (text: `text_layers` layers of width `text_hidden`; vision: 2 layers, patch 16) and its
+    processor (`tokenizer`, default `build_tokenizer()`), saved under `root`."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-    tokenizer = build_tokenizer()
+    tokenizer = tokenizer or build_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen3VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=TEXT_HIDDEN,
-            intermediate_size=128,
-            num_hidden_layers=3,
+            hidden_size=text_hidden,
+            intermediate_size=2 * text_hidden,
+            num_hidden_layers=text_layers,
             num_attention_heads=4,
             num_key_value_heads=2,
             head_dim=16,
@@ -88,7 +90,7 @@ def build_qwen(root: Path, seed: int) -> None:
             hidden_size=32,
             intermediate_size=64,
             num_heads=2,
-            out_hidden_size=TEXT_HIDDEN,
+            out_hidden_size=text_hidden,
             patch_size=16,
             spatial_merge_size=2,
             temporal_patch_size=2,

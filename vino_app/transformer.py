@@ -7,8 +7,11 @@ no pooled text projection, guidance embedded at 1000.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from diffusers import HunyuanVideoTransformer3DModel
+from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
 GUIDANCE = 1000.0
@@ -21,22 +24,40 @@ def grid_positions(t0: int, frames: int, rows: int, cols: int, device: torch.dev
 
 
 class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
-    """`HunyuanVideoTransformer3DModel` whose forward takes reference latents and boundary tokens."""
+    """`HunyuanVideoTransformer3DModel` whose forward takes reference latents and boundary tokens.
+
+    `use_boundary_tokens=False` (an ablation, not the release) drops the start/end tokens from the latent stream
+    and the timeline; every other config argument is HunyuanVideo's.
+    """
+
+    def __init__(self, use_boundary_tokens: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    # diffusers reads config keys from the signature: HunyuanVideo's arguments plus the flag.
+    __init__.__signature__ = inspect.signature(HunyuanVideoTransformer3DModel.__init__).replace(
+        parameters=[
+            *inspect.signature(HunyuanVideoTransformer3DModel.__init__).parameters.values(),
+            inspect.Parameter("use_boundary_tokens", inspect.Parameter.KEYWORD_ONLY, default=True),
+        ]
+    )
+    __init__ = register_to_config(__init__)
 
     def timeline_positions(self, reference_shapes: list[tuple[int, ...]], target_shape: tuple[int, ...], device) -> torch.Tensor:
         """RoPE positions `[N, 3]` of the whole latent stream, in stream order.
 
         A start token takes (t, 0, 0) and advances t by 1; a latent block of T' frames takes the grid t..t+T'-1 x
         rows x cols and advances t by T'; an end token takes (t, 0, 0) and advances t by 1; the target starts at
-        the final t. Shapes are latent shapes `[B, C, T, H, W]`.
+        the final t. Shapes are latent shapes `[B, C, T, H, W]`. Without boundary tokens the blocks follow each other.
         """
         p, p_t = self.config.patch_size, self.config.patch_size_t
         point = lambda t: torch.tensor([[t, 0, 0]], device=device)  # noqa: E731
+        boundary = int(self.config.use_boundary_tokens)
         positions, t = [], 0
         for shape in reference_shapes:
             frames = shape[2] // p_t
-            positions += [point(t), grid_positions(t + 1, frames, shape[3] // p, shape[4] // p, device), point(t + 1 + frames)]
-            t += frames + 2
+            block = grid_positions(t + boundary, frames, shape[3] // p, shape[4] // p, device)
+            positions += [point(t), block, point(t + 1 + frames)] if boundary else [block]
+            t += frames + 2 * boundary
         positions.append(grid_positions(t, target_shape[2] // p_t, target_shape[3] // p, target_shape[4] // p, device))
         return torch.cat(positions)
 
@@ -78,7 +99,8 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
 
         stream = []
         for i, latent in enumerate(reference_latents):
-            stream += [start_tokens[i][None, None], self.x_embedder(latent.to(dtype)), end_tokens[i][None, None]]
+            tokens = self.x_embedder(latent.to(dtype))
+            stream += [start_tokens[i][None, None], tokens, end_tokens[i][None, None]] if self.config.use_boundary_tokens else [tokens]
         stream.append(self.x_embedder(hidden_states.to(dtype)))
         hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
         positions = self.timeline_positions([r.shape for r in reference_latents], hidden_states.shape, hidden.device)

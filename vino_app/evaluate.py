@@ -1,0 +1,146 @@
+"""Measure a world model: `python -m vino_app.evaluate --model models/vino-world`.
+
+Draws held-out requests of every task (the evaluation split, never trained on), generates them through the public
+`VinoPipeline` at the model's recommended settings (`defaults.json`), reads the outputs back with the world's
+pixel scorer and prints one table per task. `--compare A B C` prints the ablation table of several models
+(`--table a.json b.json` prints it from earlier `--json` results of separate runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .export import save_mp4
+from .pipeline import VinoPipeline
+from .world import DEFAULTS_FILE, demo_model_dir, load_world_pipeline
+from .world.samples import EVALUATED_TASKS, WorldSample, make_sample
+from .world.scoring import score
+
+HEADLINE = {"t2i": "correct", "t2v": "motion", "ti2i": "correct", "ti2i_base": "correct", "i2v": "motion", "ti2v": "motion", "tv2v": "correct", "tiv2v": "correct"}
+
+
+def call_settings(defaults: dict, task: str) -> dict:
+    """Sampler settings of `task` from a defaults.json entry (the keys `VinoPipeline.__call__` takes)."""
+    keys = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "shift")
+    return {k: defaults[task][k] for k in keys}
+
+
+def generate(pipe: VinoPipeline, sample: WorldSample, settings: dict, seed: int, workdir: Path) -> np.ndarray:
+    """The model's output `[F, 64, 64, 3]` for one request (a reference video goes through an MP4 file)."""
+    video = str(save_mp4(sample.video, workdir / "reference.mp4")) if sample.video is not None else None
+    out = pipe(
+        sample.prompt,
+        [Image.fromarray(i) for i in sample.images],
+        video,
+        task=sample.pipeline_task,
+        base_image=sample.base_image,
+        num_frames=sample.num_frames,
+        height=sample.target.shape[1],
+        width=sample.target.shape[2],
+        seed=seed,
+        **settings,
+    )
+    return out.frames
+
+
+def save_example(sample: WorldSample, output: np.ndarray, folder: Path, scale: int = 3) -> None:
+    """`folder/<task>.png`: references | expected | generated (first and last frames of videos), and for videos
+    `<task>.gif` / `<task>.mp4` of the generated clip."""
+    folder.mkdir(parents=True, exist_ok=True)
+    refs = list(sample.images) + ([sample.video[0]] if sample.video is not None else [])
+    ends = lambda frames: [frames[0]] if len(frames) == 1 else [frames[0], frames[-1]]  # noqa: E731
+    gap = np.full((64, 8, 3), 255, np.uint8)
+    tiles = [t for group in (refs, ends(sample.target), ends(output)) if group for t in (*group, gap)][:-1]
+    strip = Image.fromarray(np.concatenate(tiles, axis=1))
+    strip.resize((strip.width * scale, strip.height * scale), Image.NEAREST).save(folder / f"{sample.task}.png")
+    if len(output) > 1:
+        frames = [Image.fromarray(f).resize((64 * scale, 64 * scale), Image.NEAREST) for f in output]
+        frames[0].save(folder / f"{sample.task}.gif", save_all=True, append_images=frames[1:], duration=125, loop=0)
+        save_mp4(output, folder / f"{sample.task}.mp4", {"instruction": sample.prompt})
+    (folder / f"{sample.task}.txt").write_text(sample.prompt + "\n")
+
+
+def evaluate(
+    pipe: VinoPipeline, defaults: dict, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234, examples: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Mean score of each metric per task over `per_task` held-out requests (t2i and t2v with long captions);
+    the first request of each task is saved under `examples` when given."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for t, task in enumerate(tasks):
+            rng = np.random.default_rng([seed, t])
+            scores, start = [], time.time()
+            for i in range(per_task):
+                sample = make_sample(rng, task, long=True, split="eval")
+                output = generate(pipe, sample, call_settings(defaults, task), seed + i, Path(tmp))
+                scores.append(score(output, sample))
+                if examples is not None and i == 0:
+                    save_example(sample, output, examples)
+            results[task] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+            results[task]["n"] = per_task
+            results[task]["s_per_request"] = (time.time() - start) / per_task
+    return results
+
+
+def task_tables(results: dict[str, dict[str, float]]) -> str:
+    """One markdown table per task: its metrics."""
+    lines = []
+    for task, metrics in results.items():
+        names = [k for k in metrics if k not in ("n", "s_per_request")]
+        lines += [f"**{task}** (n = {metrics['n']}, {metrics['s_per_request']:.1f} s/request)", ""]
+        lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+        lines += ["| " + " | ".join(f"{metrics[k]:.2f}" for k in names) + " |", ""]
+    return "\n".join(lines)
+
+
+def comparison_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Models as rows, each task's headline metric as columns."""
+    tasks = [t for t in EVALUATED_TASKS if all(t in r for r in results.values())]
+    lines = ["| model | " + " | ".join(f"{t} {HEADLINE[t]}" for t in tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for name, r in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[t][HEADLINE[t]]:.2f}" for t in tasks) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m vino_app.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=demo_model_dir())
+    parser.add_argument("--compare", type=Path, nargs="+", help="several model folders: print the ablation table")
+    parser.add_argument("--defaults", type=Path, help=f"settings file (default: the model's {DEFAULTS_FILE})")
+    parser.add_argument("--tasks", nargs="+", default=list(EVALUATED_TASKS), choices=EVALUATED_TASKS)
+    parser.add_argument("--per-task", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--examples", type=Path, help="save the first request of each task here (PNG strips, GIF, MP4)")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results")
+    args = parser.parse_args(argv)
+    if args.table:
+        results = {k: v for path in args.table for k, v in json.loads(path.read_text()).items()}
+        print(comparison_table(results))
+        return results
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = args.compare or [args.model]
+    results = {}
+    for root in models:
+        defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
+        results[str(root)] = evaluate(load_world_pipeline(root), defaults, args.tasks, args.per_task, args.seed, args.examples)
+        print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
+    if len(models) > 1:
+        print(comparison_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Train the world model: `python -m vino_app.train --out models/vino-world --seed 0` (see --help for the budget).
+
+1. The VAE (HunyuanVideo architecture) on world images and videos.
+2. VINO's progressive recipe on the engine's own modules (`VinoPipeline.encode_branch`, `encode_references`,
+   `predict_velocity`, i.e. the condition encoder and `VinoTransformer3DModel.forward` with reference latents):
+   stage 1 trains the queries and connectors on long captions with image reconstruction as a proxy task; stage 2
+   adds the MMDiT, with long and short captions; stage 3 mixes every task with an image-selection proxy task.
+   Flow matching (x_t = (1 - s) x_0 + s e, timestep s * 999, target velocity e - x_0), condition dropout per
+   modality as the pipeline's CFG branches drop them, AdamW, EMA, gradient clipping, resumable checkpoints.
+
+The same command runs on CPU, on a GPU, and under `accelerate launch` on several GPUs (each process draws its own
+samples; gradients are averaged with `Accelerator.reduce`). Everything is drawn from `--seed` and the step number,
+so a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from PIL import Image
+
+from .checkpoint import save_checkpoint
+from .export import save_mp4
+from .media import to_model_pixels
+from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
+from .prompt import default_negative_prompt
+from .world.model import (
+    WorldModelConfig,
+    assemble_pipeline,
+    build_world_qwen,
+    new_vae,
+    write_transformer_config,
+)
+from .world.samples import WorldSample, make_sample
+from .world.scene import animate, random_scene, random_video, render, render_video
+
+logger = logging.getLogger("vino_app.train")
+STATE_FILE = "training/state.pt"
+CONFIG_FILE = "world.json"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the recipe: its share of the steps, whether the MMDiT trains, the task mixture (weights) and
+    whether captions are long only."""
+
+    name: str
+    fraction: float
+    train_transformer: bool
+    mix: dict[str, float]
+    long_only: bool
+
+
+def recipe(fractions: tuple[float, float, float]) -> list[Stage]:
+    """The paper's three stages with the world's tasks."""
+    return [
+        Stage("1 align (queries + connectors)", fractions[0], False, {"t2i": 0.5, "t2v": 0.2, "reconstruct": 0.3}, True),
+        Stage("2 joint (+ MMDiT)", fractions[1], True, {"t2i": 0.55, "t2v": 0.3, "reconstruct": 0.15}, False),
+        Stage(
+            "3 all tasks",
+            fractions[2],
+            True,
+            {"t2i": 0.24, "t2v": 0.1, "ti2i": 0.16, "ti2i_base": 0.08, "i2v": 0.1, "ti2v": 0.07, "tv2v": 0.08, "tiv2v": 0.07, "select": 0.06},
+            False,
+        ),
+    ]
+
+
+def stage_at(stages: list[Stage], step: int, total: int) -> Stage:
+    edge = 0.0
+    for stage in stages:
+        edge += stage.fraction * total
+        if step < edge:
+            return stage
+    return stages[-1]
+
+
+def step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
+    """The generator of everything random in one step of one process."""
+    return np.random.default_rng([seed, step, rank])
+
+
+def torch_generator(rng: np.random.Generator) -> torch.Generator:
+    return torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+
+# ---------------------------------------------------------------------------------------------- VAE
+
+
+def vae_batch(rng: np.random.Generator, images: int, videos: int) -> list[torch.Tensor]:
+    """Pixels in [-1, 1]: `[images, 3, 1, 64, 64]` stills and `[videos, 3, 9, 64, 64]` clips."""
+    stills = [render(random_scene(rng, int(rng.integers(0, 4)))) for _ in range(images)]
+    clips = [render_video(animate(*random_video(rng))) for _ in range(videos)]
+    batch = [torch.cat([to_model_pixels(s) for s in stills])]
+    if clips:
+        batch.append(torch.cat([to_model_pixels(c) for c in clips]))
+    return batch
+
+
+def shape_weight(pixels: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
+    """`weight` on shape pixels (those differing from the frame's corner, which is always background), 1 elsewhere:
+    `[B, 1, F, H, W]`. Shapes cover a few percent of a frame; without this the VAE learns backgrounds first."""
+    shape = (pixels - pixels[..., :1, :1]).abs().amax(dim=1, keepdim=True) > 0.1
+    return 1.0 + (weight - 1.0) * shape.float()
+
+
+def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> None:
+    """Reconstruction (L1 + MSE, shape pixels weighted) with a small KL term, a clip every third step; cosine
+    learning rate. The
+    log-variance starts at -10 (a nearly deterministic encoder), which trains far faster than the usual 0. The
+    scaling factor is set to 1 / std of the latents."""
+    out = root / "hunyuan" / "vae"
+    if (out / "config.json").is_file():
+        return
+    torch.manual_seed(args.seed)
+    vae = new_vae(config).to(accelerator.device).train()
+    torch.nn.init.constant_(vae.quant_conv.bias[config.latent_channels :], -10.0)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=10, num_training_steps=args.vae_steps)
+    start = time.time()
+    for step in range(args.vae_steps):
+        rng = step_rng(args.seed, step, accelerator.process_index)
+        generator = torch_generator(rng)
+        loss_sum = 0.0
+        for pixels in vae_batch(rng, args.vae_batch, int(step % 3 == 0)):
+            pixels = pixels.to(accelerator.device)
+            posterior = vae.encode(pixels).latent_dist
+            latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(pixels.device)
+            recon = vae.decode(latents).sample
+            error = (recon - pixels).abs()
+            loss = (shape_weight(pixels) * (error + error**2)).mean() + 1e-6 * posterior.kl().mean()
+            loss.backward()
+            loss_sum += loss.item()
+        average_gradients(vae.parameters(), accelerator)
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % args.log_every == 0 or step == args.vae_steps - 1:
+            accelerator.print(f"vae step {step}/{args.vae_steps} loss {loss_sum:.4f} {time.time() - start:.0f}s")
+    vae.eval()
+    with torch.no_grad():
+        pixels = vae_batch(np.random.default_rng([args.seed]), 64, 0)[0].to(accelerator.device)
+        std = vae.encode(pixels).latent_dist.mode().std().item()
+    vae.register_to_config(scaling_factor=1.0 / std)
+    if accelerator.is_main_process:
+        vae.save_pretrained(out)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------------------------------------- VINO
+
+
+def average_gradients(parameters, accelerator: Accelerator) -> None:
+    """Mean of the gradients over processes (a no-op on one process)."""
+    if accelerator.num_processes == 1:
+        return
+    for p in parameters:
+        if p.grad is not None:
+            p.grad = accelerator.reduce(p.grad, reduction="mean")
+
+
+def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path):
+    """The sample as the pipeline prepares a request (the reference video goes through an MP4 file, as uploads do)."""
+    video = None
+    if sample.video is not None:
+        video = str(save_mp4(sample.video, workdir / "reference.mp4"))
+    images = [Image.fromarray(i) for i in sample.images]
+    return pipe.prepare_request(images, video, sample.pipeline_task, sample.num_frames, *sample.target.shape[1:3], None, None)
+
+
+def sample_loss(pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, dropout: float, workdir: Path) -> torch.Tensor:
+    """Flow-matching loss of one request. With probability `dropout` each, the prompt is replaced by the negative
+    prompt (the pipeline's unconditional branch) and the reference images are removed (its image-free branch)."""
+    request = request_of(pipe, sample, workdir)
+    negative = default_negative_prompt(request.num_frames)
+    branches = cfg_branches(sample.prompt, negative, len(request.images), sample.video is not None, sample.base_image, 2.0, 2.0)
+    if len(branches) == 3 and rng.random() < dropout:
+        branch = branches[2]
+    else:
+        branch = branches[1] if rng.random() < dropout else branches[0]
+    generator = torch_generator(rng)
+    device = pipe.transformer.device
+    with torch.no_grad():
+        references = pipe.encode_references(request, int(rng.integers(2**31)))
+        target = to_model_pixels(sample.target).to(device)
+        x0 = pipe.vae.encode(target).latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
+    sigma = torch.sigmoid(torch.randn(1, generator=generator)).to(device)  # logit-normal
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    noisy = (1 - sigma) * x0 + sigma * noise
+    velocity = pipe.predict_velocity(noisy, sigma * TIMESTEP_SCALE, pipe.encode_branch(branch, request), references)
+    return torch.nn.functional.mse_loss(velocity, noise - x0)
+
+
+def trainable_parameters(pipe: VinoPipeline) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """(queries + connectors, MMDiT) parameters; the VLM and the VAE stay frozen."""
+    heads = [p for n, p in pipe.condition_encoder.named_parameters() if not n.startswith("mm_encoder.")]
+    return heads, list(pipe.transformer.parameters())
+
+
+def training_state(pipe, optimizer, scheduler, ema, step: int) -> dict:
+    heads = {n: p.detach().clone() for n, p in pipe.condition_encoder.named_parameters() if not n.startswith("mm_encoder.")}
+    return {
+        "step": step,
+        "transformer": pipe.transformer.state_dict(),
+        "heads": heads,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "ema": ema.state_dict(),
+    }
+
+
+def load_training_state(path: Path, pipe, optimizer, scheduler, ema) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    pipe.transformer.load_state_dict(state["transformer"])
+    pipe.condition_encoder.load_state_dict(state["heads"], strict=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    ema.load_state_dict(state["ema"])
+    return state["step"]
+
+
+def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> VinoPipeline:
+    """Stages 1-3; writes `root/vino.ckpt` (EMA weights) after the last step and a resumable state every
+    `save_every` steps and at `--until`."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    vae = AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae")
+    pipe = assemble_pipeline(root, config, args.seed, vae).to(accelerator.device)
+    write_transformer_config(root, pipe.transformer)
+    heads, transformer_params = trainable_parameters(pipe)
+    parameters = heads + transformer_params
+    optimizer = torch.optim.AdamW(parameters, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=args.warmup, num_training_steps=args.steps)
+    ema = EMAModel(parameters, decay=args.ema_decay)
+    stages = recipe(tuple(args.stage_fractions))
+    state_path = root / STATE_FILE
+    step = load_training_state(state_path, pipe, optimizer, scheduler, ema) if state_path.is_file() else 0
+    if step:
+        accelerator.print(f"resuming from step {step}")
+    workdir = Path(tempfile.mkdtemp(prefix="vino-train-"))
+    start, losses = time.time(), []
+    until = min(args.steps, args.until or args.steps)
+    while step < until:
+        stage = stage_at(stages, step, args.steps)
+        pipe.transformer.requires_grad_(stage.train_transformer)
+        rng = step_rng(args.seed, step, accelerator.process_index)
+        tasks = rng.choice(list(stage.mix), size=args.batch, p=np.array(list(stage.mix.values())) / sum(stage.mix.values()))
+        for task in tasks:
+            sample = make_sample(rng, str(task), True if stage.long_only else None)
+            loss = sample_loss(pipe, sample, rng, args.cond_dropout, workdir) / args.batch
+            loss.backward()
+            losses.append(loss.item() * args.batch)
+        average_gradients(parameters, accelerator)
+        torch.nn.utils.clip_grad_norm_(parameters, args.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+        ema.step(parameters)
+        step += 1
+        if step % args.log_every == 0 or step == args.steps:
+            accelerator.print(
+                f"step {step}/{args.steps} [{stage.name}] loss {np.mean(losses):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                f"{time.time() - start:.0f}s"
+            )
+            losses = []
+        if (step % args.save_every == 0 or step == until) and accelerator.is_main_process:
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(training_state(pipe, optimizer, scheduler, ema, step), state_path.with_suffix(".tmp"))
+            state_path.with_suffix(".tmp").replace(state_path)
+    shutil.rmtree(workdir, ignore_errors=True)
+    if step == args.steps and accelerator.is_main_process:
+        ema.copy_to(parameters)
+        save_checkpoint(root / "vino.ckpt", pipe.transformer, pipe.condition_encoder)
+        accelerator.print(f"wrote {root / 'vino.ckpt'} (EMA weights)")
+    accelerator.wait_for_everyone()
+    return pipe
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vino_app.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("models/vino-world"), help="model folder (release layout)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=700, help="optimizer steps of stages 1-3 together")
+    parser.add_argument("--until", type=int, help="stop (with a resumable state) after this step; rerun to go on")
+    parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
+    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--stage-fractions", type=float, nargs=3, default=(0.05, 0.35, 0.6))
+    parser.add_argument("--cond-dropout", type=float, default=0.1, help="per modality (text, reference images)")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
+    parser.add_argument("--vae-steps", type=int, default=500)
+    parser.add_argument("--vae-batch", type=int, default=8)
+    parser.add_argument("--vae-lr", type=float, default=1e-3)
+    parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
+    parser.add_argument("--no-queries", action="store_true", help="ablation: no learnable query tokens")
+    parser.add_argument("--no-boundary-tokens", action="store_true", help="ablation: no start/end tokens in the latent stream")
+    parser.add_argument("--save-every", type=int, default=25)
+    parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    accelerator = Accelerator()
+    root = args.out
+    config_path = root / CONFIG_FILE
+    config = WorldModelConfig(
+        num_queries=0 if args.no_queries else WorldModelConfig.num_queries, boundary_tokens=not args.no_boundary_tokens
+    )
+    if config_path.is_file():
+        config = WorldModelConfig.load(config_path)
+    root.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:
+        config.save(config_path)
+        if args.reuse_vae_from and not (root / "qwen").is_dir():
+            shutil.copytree(args.reuse_vae_from / "qwen", root / "qwen")
+            shutil.copytree(args.reuse_vae_from / "hunyuan" / "vae", root / "hunyuan" / "vae")
+        if not (root / "qwen").is_dir():
+            build_world_qwen(root / "qwen", config, args.seed)
+    accelerator.wait_for_everyone()
+    train_vae(root, config, args, accelerator)
+    train_vino(root, config, args, accelerator)
+    return root
+
+
+if __name__ == "__main__":
+    main()

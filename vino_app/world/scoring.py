@@ -1,0 +1,178 @@
+"""Reading scenes back from pixels, and scoring outputs against the world's ground truth.
+
+The detector finds the background colour (the most common palette colour), segments everything that differs
+from it into connected components, and names each component's colour (nearest palette entry), kind (how much
+of its bounding box it fills: square ~1, circle ~0.79, triangle ~0.5), size and grid cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .samples import WorldSample
+from .scene import BACKGROUNDS, COLOURS, DIRECTIONS, SIZES, Scene, Shape, cell_of
+
+MIN_AREA = 20  # pixels; smaller blobs are noise
+FOREGROUND_DISTANCE = 70.0  # RGB distance from the background that counts as a shape
+MIN_TRAVEL = 6.0  # pixels a shape must travel to count as moving
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A component read from pixels: names as in the world, centre (x, y) and area in pixels."""
+
+    colour: str
+    kind: str
+    size: str
+    x: float
+    y: float
+    area: int
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        return cell_of(self.x, self.y)
+
+
+def _nearest(rgb: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> str:
+    names = list(palette)
+    distances = np.linalg.norm(np.array([palette[n] for n in names], float) - rgb, axis=1)
+    return names[int(np.argmin(distances))]
+
+
+def detect_background(image: np.ndarray) -> str:
+    """The background palette colour nearest to the image's border pixels' median."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).astype(float)
+    return _nearest(np.median(border, axis=0), BACKGROUNDS)
+
+
+def kind_from_fill(fill: float) -> str:
+    return "square" if fill > 0.88 else "circle" if fill > 0.64 else "triangle"
+
+
+def detect(image: np.ndarray) -> tuple[str, list[Detected]]:
+    """Background name and the shapes of a uint8 `[H, W, 3]` image, largest first."""
+    background = detect_background(image)
+    pixels = image.astype(float)
+    mask = np.linalg.norm(pixels - np.array(BACKGROUNDS[background], float), axis=-1) > FOREGROUND_DISTANCE
+    # Colours of touching shapes differ: split the mask by nearest palette colour before labelling.
+    names = list(COLOURS)
+    palette = np.array([COLOURS[n] for n in names], float)
+    nearest = np.argmin(np.linalg.norm(pixels[..., None, :] - palette, axis=-1), axis=-1)
+    found = []
+    for c, name in enumerate(names):
+        labels, count = ndimage.label(mask & (nearest == c))
+        for index in range(1, count + 1):
+            ys, xs = np.nonzero(labels == index)
+            if len(xs) < MIN_AREA:
+                continue
+            w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+            size = "big" if max(w, h) > SIZES["small"] + SIZES["big"] else "small"
+            found.append(Detected(name, kind_from_fill(len(xs) / (w * h)), size, xs.mean(), ys.mean(), len(xs)))
+    return background, sorted(found, key=lambda d: -d.area)
+
+
+def find(detected: list[Detected], shape: Shape) -> Detected | None:
+    """The detection of `shape`'s colour nearest to it (shapes of one scene have distinct colours)."""
+    same = [d for d in detected if d.colour == shape.colour]
+    return min(same, key=lambda d: (d.x - shape.x) ** 2 + (d.y - shape.y) ** 2) if same else None
+
+
+def shape_checks(detected: list[Detected], shape: Shape) -> dict[str, bool]:
+    """colour / kind / position (grid cell) of one expected shape."""
+    d = find(detected, shape)
+    return {"colour": d is not None, "kind": d is not None and d.kind == shape.kind, "position": d is not None and d.cell == shape.cell}
+
+
+def scene_checks(image: np.ndarray, scene: Scene) -> dict[str, bool]:
+    """Per attribute over all shapes of `scene`, plus count and background."""
+    background, detected = detect(image)
+    per_shape = [shape_checks(detected, s) for s in scene.shapes]
+    checks = {key: all(c[key] for c in per_shape) for key in ("colour", "kind", "position")}
+    checks["count"] = len(detected) == len(scene.shapes)
+    checks["background"] = background == scene.background
+    return checks
+
+
+def shapes_ok(detected: list[Detected], shapes) -> bool:
+    return all(all(shape_checks(detected, s).values()) for s in shapes)
+
+
+def travel(frames: np.ndarray, colour: str) -> tuple[float, float] | None:
+    """Displacement (dx, dy) in pixels of the `colour` shape between the first and last frame it is seen in."""
+    centres = []
+    for frame in frames:
+        same = [d for d in detect(frame)[1] if d.colour == colour]
+        if same:
+            centres.append((same[0].x, same[0].y))
+    if len(centres) < 2:
+        return None
+    return centres[-1][0] - centres[0][0], centres[-1][1] - centres[0][1]
+
+
+def direction_of(displacement: tuple[float, float] | None) -> str:
+    """'left' / 'right' / 'up' / 'down' by the dominant axis, 'still' below `MIN_TRAVEL`, 'lost' without one."""
+    if displacement is None:
+        return "lost"
+    dx, dy = displacement
+    if max(abs(dx), abs(dy)) < MIN_TRAVEL:
+        return "still"
+    best = max(DIRECTIONS, key=lambda d: DIRECTIONS[d][0] * dx + DIRECTIONS[d][1] * dy)
+    return best
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+# ---------------------------------------------------------------------------------------------- per task
+
+
+def score_image(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
+    """Text-to-image: colour, kind, position, count; `correct` = all four. Edits: `target` (the changed or added
+    shapes are right and removed ones are gone), `kept` (the other shapes and the background are unchanged),
+    `correct` = both and the count."""
+    image, scene = output[0], sample.scenes[0]
+    if sample.task == "t2i":
+        checks = scene_checks(image, scene)
+        checks.pop("background")
+        return {**checks, "correct": all(checks.values())}
+    background, detected = detect(image)
+    changed = [scene.shapes[i] for i in sample.edited]
+    others = [s for i, s in enumerate(scene.shapes) if i not in sample.edited]
+    removed_gone = all(find(detected, s) is None or find(detected, s).cell != s.cell for s in sample.removed)
+    target = shapes_ok(detected, changed) and removed_gone and (background == scene.background or not others)
+    kept = shapes_ok(detected, others) and background == scene.background
+    count = len(detected) == len(scene.shapes)
+    return {"target": target, "kept": kept, "count": count, "correct": target and kept and count}
+
+
+def score_video(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
+    """Videos: `motion` (the moving shape goes the right way; an appearing shape is absent first and present at
+    the end; a changing shape ends in the new colour), `content` (the last frame shows the expected scene's colours
+    and kinds), for i2v `first_frame` (the first frame shows Image 1's scene) and its PSNR in dB."""
+    motion, first, last = sample.motion, sample.scenes[0], sample.scenes[-1]
+    mover = last.shapes[motion.index]
+    if motion.kind == "move":
+        ok = direction_of(travel(output, mover.colour)) == motion.direction
+    elif motion.kind == "appear":
+        ok = find(detect(output[0])[1], mover) is None and find(detect(output[-1])[1], mover) is not None
+    else:
+        before = first.shapes[motion.index]
+        ok = find(detect(output[0])[1], before) is not None and find(detect(output[-1])[1], mover) is not None
+    _, detected = detect(output[-1])
+    content = all(shape_checks(detected, s)["colour"] and shape_checks(detected, s)["kind"] for s in last.shapes)
+    scores = {"motion": ok, "content": content, "correct": ok and content}
+    if sample.task == "i2v":
+        scores["first_frame"] = all(scene_checks(output[0], first).values())
+        scores["first_psnr"] = psnr(output[0], sample.images[0])
+    return scores
+
+
+def score(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
+    """Scores of one output `[F, H, W, 3]` for its sample (booleans as 0/1, PSNR in dB)."""
+    scores = score_image(output, sample) if output.shape[0] == 1 else score_video(output, sample)
+    return {k: float(v) for k, v in scores.items()}
