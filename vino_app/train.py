@@ -45,7 +45,6 @@ from .world.model import (
 from .world.samples import WorldSample, make_sample
 from .world.scene import animate, random_scene, random_video, render, render_video
 
-logger = logging.getLogger("vino_app.train")
 STATE_FILE = "training/state.pt"
 CONFIG_FILE = "world.json"
 

@@ -7,7 +7,7 @@ scene(s) they show, which the scorer compares the model's output with.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -17,7 +17,6 @@ from .scene import (
     BACKGROUNDS,
     COLOURS,
     KINDS,
-    SIZES,
     Motion,
     Scene,
     animate,
@@ -64,7 +63,6 @@ class WorldSample:
     edited: tuple[int, ...] = ()
     removed: tuple = ()
     source: Scene | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def pipeline_task(self) -> str:
