@@ -143,3 +143,8 @@ def test_task_choice_follows_the_attached_references():
     assert task_fits("ti2i_base", 2, False) and not task_fits("ti2i_base", 1, False)
     assert task_fits("tiv2v", 1, True) and not task_fits("tiv2v", 0, True) and not task_fits("tv2v", 1, True)
     assert task_fits("auto", 3, True) and not task_fits("i2v", 1, True)
+
+
+def test_auto_model_without_a_gpu_is_the_shipped_demo_model():
+    source = resolve_model("auto")
+    assert (source.kind, source.family) == ("demo", "world") and "low-quality" in source.label

@@ -67,7 +67,7 @@ def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None
     if choice == "released":
         return RELEASED
     if choice == "demo":
-        return ModelSource.from_folder(DEMO_MODEL_DIR, "demo", "VINO world demo model (trained by the project, 64x64 shapes)", "world")
+        return ModelSource.from_folder(DEMO_MODEL_DIR, "demo", "VINO world demo model (trained by the project on 64x64 shapes; an early, low-quality checkpoint)", "world")
     if choice == "tiny":
         from ..tiny import build_tiny_checkpoints
 
