@@ -1,4 +1,4 @@
-"""Conformance with the released VINO code: ../shared/vino-golden, all five checks for all nine requests."""
+"""Conformance with the released VINO code: tests/data/vino-golden (a copy of ../shared/vino-golden), all five checks for all nine requests."""
 
 from __future__ import annotations
 
