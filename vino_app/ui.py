@@ -21,7 +21,6 @@ from .sizes import MAX_AREA, MIN_AREA
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
 from .studio.settings import task_fits
-from .studio.sheet import contact_sheet
 from .tasks import read_task_file
 
 logger = logging.getLogger(__name__)
@@ -288,12 +287,8 @@ class StudioUI:
                 done += event.step == event.total
                 yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
             else:
-                sheet = contact_sheet([r.frames for r in event], [r.label for r in event], len(image_scales))
-                path = self.studio.output_dir / f"cfg-grid-{abs(hash(tuple(str(r.path) for r in event)))}"
-                from .export import save_result
-
-                sheet_path = str(save_result(sheet, path, {"cfg_grid": [self.history_entry(r) for r in event]}))
-                is_video = sheet.shape[0] > 1
+                sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
+                is_video = event[0].is_video
                 entries = [self.history_entry(r) for r in event]
                 yield (
                     f"Done: {cells} cells, same seed {job.settings.seed}.",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import VinoError, VinoInputError
-from ..export import save_with_sidecar
+from ..export import save_result, save_with_sidecar
 from ..media import load_image, read_video
 from ..memory import get_profile
 from ..pipeline import VinoPipeline
@@ -28,6 +28,7 @@ from ..tasks import TaskSpec
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
 from .settings import GenerationSettings, Preset, load_presets
+from .sheet import contact_sheet
 
 PREVIEW_MAX_PIXELS = 512 * 512
 StepCallback = Callable[[int, int, "np.ndarray | None"], None]  # (step done, total steps, preview [H, W, 3] or None)
@@ -228,6 +229,13 @@ class Studio:
             return [results]
 
         yield from self._stream(work, with_cell=True)
+
+    def save_sheet(self, results: list[StudioResult], columns: int) -> Path:
+        """The labelled contact sheet of a CFG grid's results (PNG, or an MP4 whose tiles play in sync), with every
+        cell's request and settings embedded."""
+        sheet = contact_sheet([r.frames for r in results], [r.label for r in results], columns)
+        cells = [{"label": r.label, "media": str(r.path), "settings": r.job.settings.to_dict()} for r in results]
+        return save_result(sheet, self.output_dir / f"cfg-grid-{uuid.uuid4().hex[:8]}", {"cfg_grid": cells})
 
     def cancel(self, owner: str | None = None) -> bool:
         """Stop the running job after its current step, if it belongs to `owner` (any job when owner is None)."""
