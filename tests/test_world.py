@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +124,23 @@ def test_trained_tiny_model_loads_through_the_public_path(straight):
     pipe = load_world_pipeline(straight[0])
     out = pipe("A big red circle at the top left, on a white background.", height=64, width=64, num_inference_steps=2)
     assert out.frames.shape == (1, 64, 64, 3)
+
+
+def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
+    """`torchrun --nproc_per_node 2` on CPU: the processes draw different requests, reduce one gradient (parts
+    that only one process used included) and end with one model. Process 0 draws the one-process run's requests, so
+    without the reduction the result would equal that run's."""
+    root = tmp_path / "two"
+    root.mkdir()
+    TINY.save(root / "world.json")
+    args = ["--out", str(root), "--steps", "4", "--batch", "2", "--vae-steps", "2", "--vae-batch", "2", "--threads", "1"]
+    args += ["--reuse-vae-from", str(straight[0]), "--stage-fractions", "0.25", "0.25", "0.5", "--save-every", "2", "--log-every", "100"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vino_app.train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(root / "training" / "state.pt", weights_only=False)
+    assert state["step"] == 4 and (root / "vino.ckpt").is_file()
+    one_process = straight[1]["transformer"]
+    change = max((one_process[k] - v).abs().max().item() for k, v in state["transformer"].items())
+    assert change > 1e-4, f"process 1's gradients were not averaged in (largest difference {change:.1e})"

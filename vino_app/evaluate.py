@@ -2,7 +2,8 @@
 
 Draws held-out requests of every task (the evaluation split, never trained on), generates them through the public
 `VinoPipeline` at the model's recommended settings (`defaults.json`), reads the outputs back with the world's
-pixel scorer and prints one table per task. `--compare A B C` prints the ablation table of several models
+pixel scorer and prints one table per task. `--ceiling` scores the expected outputs passed through the model's VAE
+alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--compare A B C` prints the ablation table of several models
 (`--table a.json b.json` prints it from earlier `--json` results of separate runs).
 """
 
@@ -22,7 +23,8 @@ from .export import save_mp4
 from .pipeline import VinoPipeline
 from .world import DEFAULTS_FILE, demo_model_dir, load_world_pipeline
 from .world.samples import EVALUATED_TASKS, WorldSample, make_sample
-from .world.scoring import score
+from .media import to_model_pixels
+from .world.scoring import psnr, score
 
 HEADLINE = {"t2i": "correct", "t2v": "motion", "ti2i": "correct", "ti2i_base": "correct", "i2v": "motion", "ti2v": "motion", "tv2v": "correct", "tiv2v": "correct"}
 
@@ -90,6 +92,25 @@ def evaluate(
     return results
 
 
+@torch.no_grad()
+def vae_ceiling(pipe: VinoPipeline, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234) -> dict[str, dict[str, float]]:
+    """Scores of the same held-out requests as `evaluate`, with each expected output `[F, 64, 64, 3]` encoded and
+    decoded by the VAE in place of a generation; `psnr` is the reconstruction's, in dB."""
+    results = {}
+    for t, task in enumerate(tasks):
+        rng = np.random.default_rng([seed, t])
+        scores, start = [], time.time()
+        for _ in range(per_task):
+            sample = make_sample(rng, task, long=True, split="eval")
+            latents = pipe.vae.encode(to_model_pixels(sample.target)).latent_dist.mode() * pipe.vae.config.scaling_factor
+            output = pipe.decode(latents)
+            scores.append({**score(output, sample), "psnr": psnr(output, sample.target)})
+        results[task] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        results[task]["n"] = per_task
+        results[task]["s_per_request"] = (time.time() - start) / per_task
+    return results
+
+
 def task_tables(results: dict[str, dict[str, float]]) -> str:
     """One markdown table per task: its metrics."""
     lines = []
@@ -121,6 +142,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--examples", type=Path, help="save the first request of each task here (PNG strips, GIF, MP4)")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
     parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results")
     args = parser.parse_args(argv)
     if args.table:
@@ -133,7 +155,11 @@ def main(argv=None) -> dict:
     results = {}
     for root in models:
         defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
-        results[str(root)] = evaluate(load_world_pipeline(root), defaults, args.tasks, args.per_task, args.seed, args.examples)
+        pipe = load_world_pipeline(root)
+        if args.ceiling:
+            results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
+        else:
+            results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
         print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
     if len(models) > 1:
         print(comparison_table(results))

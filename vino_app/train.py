@@ -162,12 +162,16 @@ def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerat
 
 
 def average_gradients(parameters, accelerator: Accelerator) -> None:
-    """Mean of the gradients over processes (a no-op on one process)."""
+    """Mean of the gradients over processes, in one all-reduce (a no-op on one process). A trainable parameter
+    that got no gradient here (a part this process's requests did not use) takes part with zeros, so every
+    process reduces the same tensor."""
     if accelerator.num_processes == 1:
         return
-    for p in parameters:
-        if p.grad is not None:
-            p.grad = accelerator.reduce(p.grad, reduction="mean")
+    trainable = [p for p in parameters if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in trainable])
+    flat = accelerator.reduce(flat, reduction="mean")
+    for p, grad in zip(trainable, flat.split([p.numel() for p in trainable])):
+        p.grad = grad.view_as(p)
 
 
 def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path):
@@ -320,7 +324,8 @@ def main(argv=None) -> Path:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    accelerator = Accelerator()
+    # cpu=True on machines without CUDA lets `torchrun --nproc_per_node N` train on N CPU processes (gloo).
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     root = args.out
     config_path = root / CONFIG_FILE
     config = WorldModelConfig(
