@@ -8,9 +8,10 @@
    Flow matching (x_t = (1 - s) x_0 + s e, timestep s * 999, target velocity e - x_0), condition dropout per
    modality as the pipeline's CFG branches drop them, AdamW, EMA, gradient clipping, resumable checkpoints.
 
-The same command runs on CPU, on a GPU, and under `accelerate launch` on several GPUs (each process draws its own
-samples; gradients are averaged with `Accelerator.reduce`). Everything is drawn from `--seed` and the step number,
-so a resumed run continues exactly as an uninterrupted one.
+The same command runs on CPU, on a GPU, under `accelerate launch` on several GPUs, and under
+`torchrun --nproc_per_node N` on N CPU processes (gloo). Each process draws its own samples; gradients are averaged
+in one all-reduce. Everything is drawn from `--seed`, the step number and the process index, so a resumed run
+continues exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -235,8 +236,8 @@ def load_training_state(path: Path, pipe, optimizer, scheduler, ema) -> int:
 
 
 def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> VinoPipeline:
-    """Stages 1-3; writes `root/vino.ckpt` (EMA weights) after the last step and a resumable state every
-    `save_every` steps and at `--until`."""
+    """Stages 1-3; writes a resumable state every `save_every` steps and `root/vino.ckpt` (the EMA weights)
+    whenever it stops: after the last step or at `--until`."""
     from diffusers import AutoencoderKLHunyuanVideo
 
     vae = AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae")
@@ -283,10 +284,12 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
             torch.save(training_state(pipe, optimizer, scheduler, ema, step), state_path.with_suffix(".tmp"))
             state_path.with_suffix(".tmp").replace(state_path)
     shutil.rmtree(workdir, ignore_errors=True)
-    if step == args.steps and accelerator.is_main_process:
+    if accelerator.is_main_process:
+        ema.store(parameters)
         ema.copy_to(parameters)
         save_checkpoint(root / "vino.ckpt", pipe.transformer, pipe.condition_encoder)
-        accelerator.print(f"wrote {root / 'vino.ckpt'} (EMA weights)")
+        ema.restore(parameters)
+        accelerator.print(f"wrote {root / 'vino.ckpt'} (EMA weights at step {step} of {args.steps})")
     accelerator.wait_for_everyone()
     return pipe
 
@@ -298,16 +301,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vino_app.train", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("models/vino-world"), help="model folder (release layout)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=700, help="optimizer steps of stages 1-3 together")
-    parser.add_argument("--until", type=int, help="stop (with a resumable state) after this step; rerun to go on")
+    parser.add_argument("--steps", type=int, default=4500, help="optimizer steps of stages 1-3 together")
+    parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
-    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--stage-fractions", type=float, nargs=3, default=(0.05, 0.35, 0.6))
     parser.add_argument("--cond-dropout", type=float, default=0.1, help="per modality (text, reference images)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
-    parser.add_argument("--vae-steps", type=int, default=500)
+    parser.add_argument("--vae-steps", type=int, default=1500)
     parser.add_argument("--vae-batch", type=int, default=8)
     parser.add_argument("--vae-lr", type=float, default=1e-3)
     parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
