@@ -1,6 +1,6 @@
 """The shipped world model (`models/vino-world`): it loads like the released weights, its defaults and example
-files are complete, and a fixed request is deterministic and fast. (Colour / position checks wait for a model
-that reaches them: docs/demo-model.md.)"""
+files are complete, a fixed request is deterministic and fast, and its VAE keeps colours, places and motion.
+(Colour / position checks of generations wait for an MMDiT that reaches them: docs/demo-model.md.)"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from vino_app.evaluate import vae_ceiling
 from vino_app.tasks import TASK_LABELS
 from vino_app.world import REPO_ROOT, demo_defaults, demo_model_available, demo_model_dir, load_world_pipeline
 
@@ -53,3 +54,11 @@ def test_fixed_request_is_deterministic_and_fast(world_pipe):
     assert first.shape == (1, 64, 64, 3) and first.dtype == np.uint8
     np.testing.assert_array_equal(generate(world_pipe, prompt, seed=3), first)
     assert elapsed < 30  # about 1 s on 2 free cores (docs/demo-model.md); generous for loaded CI machines
+
+
+def test_shipped_vae_keeps_colours_places_and_motion(world_pipe):
+    """Held-out targets through the VAE alone (`evaluate --ceiling`): what a perfect MMDiT could reach."""
+    ceiling = vae_ceiling(world_pipe, ("t2i", "t2v"), per_task=4)
+    assert ceiling["t2i"]["colour"] == 1.0 and ceiling["t2i"]["position"] == 1.0, ceiling["t2i"]
+    assert ceiling["t2i"]["psnr"] > 24.0
+    assert ceiling["t2v"]["motion"] >= 0.75, ceiling["t2v"]
