@@ -3,8 +3,9 @@
 Draws held-out requests of every task (the evaluation split, never trained on), generates them through the public
 `VinoPipeline` at the model's recommended settings (`defaults.json`), reads the outputs back with the world's
 pixel scorer and prints one table per task. `--ceiling` scores the expected outputs passed through the model's VAE
-alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--compare A B C` prints the ablation table of several models
-(`--table a.json b.json` prints it from earlier `--json` results of separate runs).
+alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--conditioning` prints the training loss
+with the prompt and with the negative prompt on t2i requests: how much the MMDiT uses the text. `--compare A B C`
+prints the ablation table of several models (`--table a.json b.json` prints it from earlier `--json` results).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,14 @@ import torch
 from PIL import Image
 
 from .export import save_mp4
-from .pipeline import VinoPipeline
+from .media import to_model_pixels
+from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
+from .prompt import default_negative_prompt
 from .world import DEFAULTS_FILE, demo_model_dir, load_world_pipeline
 from .world.samples import EVALUATED_TASKS, WorldSample, make_sample
-from .media import to_model_pixels
 from .world.scoring import psnr, score
 
+CONDITIONING_SIGMAS = (0.5, 0.8, 0.95)
 HEADLINE = {"t2i": "correct", "t2v": "motion", "ti2i": "correct", "ti2i_base": "correct", "i2v": "motion", "ti2v": "motion", "tv2v": "correct", "tiv2v": "correct"}
 
 
@@ -70,50 +74,80 @@ def save_example(sample: WorldSample, output: np.ndarray, folder: Path, scale: i
     (folder / f"{sample.task}.txt").write_text(sample.prompt + "\n")
 
 
-def evaluate(
-    pipe: VinoPipeline, defaults: dict, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234, examples: Path | None = None
-) -> dict[str, dict[str, float]]:
-    """Mean score of each metric per task over `per_task` held-out requests (t2i and t2v with long captions);
-    the first request of each task is saved under `examples` when given."""
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for task in tasks:
-            rng = task_rng(seed, task)
-            scores, start = [], time.time()
-            for i in range(per_task):
-                sample = make_sample(rng, task, long=True, split="eval")
-                output = generate(pipe, sample, call_settings(defaults, task), seed + i, Path(tmp))
-                scores.append(score(output, sample))
-                if examples is not None and i == 0:
-                    save_example(sample, output, examples)
-            results[task] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-            results[task]["n"] = per_task
-            results[task]["s_per_request"] = (time.time() - start) / per_task
-    return results
-
-
 def task_rng(seed: int, task: str) -> np.random.Generator:
     """The generator of `task`'s held-out requests: the same requests whichever tasks are evaluated together."""
     return np.random.default_rng([seed, EVALUATED_TASKS.index(task)])
 
 
-@torch.no_grad()
-def vae_ceiling(pipe: VinoPipeline, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234) -> dict[str, dict[str, float]]:
-    """Scores of the same held-out requests as `evaluate`, with each expected output `[F, 64, 64, 3]` encoded and
-    decoded by the VAE in place of a generation; `psnr` is the reconstruction's, in dB."""
+def mean_scores(
+    measure: Callable[[WorldSample, int], dict[str, float]], tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234
+) -> dict[str, dict[str, float]]:
+    """Mean of each of `measure(sample, i)`'s figures per task over `per_task` held-out requests (t2i and t2v with
+    long captions), with `n` and `s_per_request`."""
     results = {}
     for task in tasks:
         rng = task_rng(seed, task)
         scores, start = [], time.time()
-        for _ in range(per_task):
-            sample = make_sample(rng, task, long=True, split="eval")
-            latents = pipe.vae.encode(to_model_pixels(sample.target)).latent_dist.mode() * pipe.vae.config.scaling_factor
-            output = pipe.decode(latents)
-            scores.append({**score(output, sample), "psnr": psnr(output, sample.target)})
+        for i in range(per_task):
+            scores.append(measure(make_sample(rng, task, long=True, split="eval"), i))
         results[task] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
         results[task]["n"] = per_task
         results[task]["s_per_request"] = (time.time() - start) / per_task
     return results
+
+
+def evaluate(
+    pipe: VinoPipeline, defaults: dict, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234, examples: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Scores of generations; the first request of each task is saved under `examples` when given."""
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def measure(sample: WorldSample, i: int) -> dict[str, float]:
+            output = generate(pipe, sample, call_settings(defaults, sample.task), seed + i, Path(tmp))
+            if examples is not None and i == 0:
+                save_example(sample, output, examples)
+            return score(output, sample)
+
+        return mean_scores(measure, tasks, per_task, seed)
+
+
+@torch.no_grad()
+def vae_ceiling(pipe: VinoPipeline, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234) -> dict[str, dict[str, float]]:
+    """Scores of the same requests with each expected output `[F, 64, 64, 3]` encoded and decoded by the VAE in
+    place of a generation; `psnr` is the reconstruction's, in dB."""
+
+    def measure(sample: WorldSample, i: int) -> dict[str, float]:
+        output = pipe.decode(target_latents(pipe, sample))
+        return {**score(output, sample), "psnr": psnr(output, sample.target)}
+
+    return mean_scores(measure, tasks, per_task, seed)
+
+
+def target_latents(pipe: VinoPipeline, sample: WorldSample) -> torch.Tensor:
+    """The expected output's scaled VAE latents (the posterior's mode): `[1, C, T', 16, 16]`."""
+    return pipe.vae.encode(to_model_pixels(sample.target)).latent_dist.mode() * pipe.vae.config.scaling_factor
+
+
+@torch.no_grad()
+def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS) -> dict[str, dict[str, float]]:
+    """How much the MMDiT uses the prompt, on held-out t2i requests: the flow-matching loss (as in training) of
+    the velocity with the prompt (`prompt@s`) and with the negative prompt (`negative@s`) at noise levels `s`."""
+    request = pipe.prepare_request([], None, "t2i", 1, 64, 64, None, None)
+
+    def measure(sample: WorldSample, i: int) -> dict[str, float]:
+        branches = cfg_branches(sample.prompt, default_negative_prompt(1), 0, False, False, 2.0, 1.0)
+        conditions = {"prompt": pipe.encode_branch(branches[0], request), "negative": pipe.encode_branch(branches[1], request)}
+        x0 = target_latents(pipe, sample)
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + i))
+        losses = {}
+        for sigma in sigmas:
+            noisy, timestep = (1 - sigma) * x0 + sigma * noise, torch.tensor([sigma * TIMESTEP_SCALE])
+            for name, condition in conditions.items():
+                velocity = pipe.predict_velocity(noisy, timestep, condition, [])
+                losses[f"{name}@{sigma}"] = torch.nn.functional.mse_loss(velocity, noise - x0).item()
+        return losses
+
+    return mean_scores(measure, ("t2i",), per_task, seed)
 
 
 def task_tables(results: dict[str, dict[str, float]]) -> str:
@@ -148,6 +182,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--examples", type=Path, help="save the first request of each task here (PNG strips, GIF, MP4)")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
+    parser.add_argument("--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead")
     parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results")
     args = parser.parse_args(argv)
     if args.table:
@@ -161,7 +196,9 @@ def main(argv=None) -> dict:
     for root in models:
         defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
         pipe = load_world_pipeline(root)
-        if args.ceiling:
+        if args.conditioning:
+            results[str(root)] = conditioning_use(pipe, args.per_task, args.seed)
+        elif args.ceiling:
             results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
         else:
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
