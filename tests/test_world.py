@@ -144,3 +144,16 @@ def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
     one_process = straight[1]["transformer"]
     change = max((one_process[k] - v).abs().max().item() for k, v in state["transformer"].items())
     assert change > 1e-4, f"process 1's gradients were not averaged in (largest difference {change:.1e})"
+
+
+def test_training_noise_levels_are_shifted_towards_noise():
+    """Shift 1 is plain logit-normal (8% of levels above 0.8); shift 3 moves them as the sampler's shift does (39%),
+    keeping their order."""
+    from vino_app.train import training_sigma
+
+    draw = lambda shift: torch.cat([training_sigma(torch.Generator().manual_seed(i), shift) for i in range(4000)])  # noqa: E731
+    plain, shifted = draw(1.0), draw(3.0)
+    assert 0.06 < (plain > 0.8).float().mean() < 0.10
+    assert 0.35 < (shifted > 0.8).float().mean() < 0.43
+    torch.testing.assert_close(shifted, 3 * plain / (1 + 2 * plain))
+    assert ((shifted > 0) & (shifted < 1)).all()

@@ -184,9 +184,20 @@ def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path):
     return pipe.prepare_request(images, video, sample.pipeline_task, sample.num_frames, *sample.target.shape[1:3], None, None)
 
 
-def sample_loss(pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, dropout: float, workdir: Path) -> torch.Tensor:
-    """Flow-matching loss of one request. With probability `dropout` each, the prompt is replaced by the negative
-    prompt (the pipeline's unconditional branch) and the reference images are removed (its image-free branch)."""
+def training_sigma(generator: torch.Generator, shift: float) -> torch.Tensor:
+    """A noise level `[1]` in (0, 1): logit-normal, then shifted towards noise as the sampler's `shift` does
+    (s -> shift * s / (1 + (shift - 1) * s)). The prompt decides the image only at high noise; with shift 3, 39% of
+    the levels are above 0.8 (8% unshifted), and the MMDiT learns to use the text several times sooner."""
+    sigma = torch.sigmoid(torch.randn(1, generator=generator))
+    return shift * sigma / (1 + (shift - 1) * sigma)
+
+
+def sample_loss(
+    pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, dropout: float, workdir: Path, sigma_shift: float
+) -> torch.Tensor:
+    """Flow-matching loss of one request at a `training_sigma` noise level. With probability `dropout` each, the
+    prompt is replaced by the negative prompt (the pipeline's unconditional branch) and the reference images are
+    removed (its image-free branch)."""
     request = request_of(pipe, sample, workdir)
     negative = default_negative_prompt(request.num_frames)
     branches = cfg_branches(sample.prompt, negative, len(request.images), sample.video is not None, sample.base_image, 2.0, 2.0)
@@ -200,7 +211,7 @@ def sample_loss(pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generato
         references = pipe.encode_references(request, int(rng.integers(2**31)))
         target = to_model_pixels(sample.target).to(device)
         x0 = pipe.vae.encode(target).latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
-    sigma = torch.sigmoid(torch.randn(1, generator=generator)).to(device)  # logit-normal
+    sigma = training_sigma(generator, sigma_shift).to(device)
     noise = torch.randn(x0.shape, generator=generator).to(device)
     noisy = (1 - sigma) * x0 + sigma * noise
     velocity = pipe.predict_velocity(noisy, sigma * TIMESTEP_SCALE, pipe.encode_branch(branch, request), references)
@@ -263,7 +274,7 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
         tasks = rng.choice(list(stage.mix), size=args.batch, p=np.array(list(stage.mix.values())) / sum(stage.mix.values()))
         for task in tasks:
             sample = make_sample(rng, str(task), True if stage.long_only else None)
-            loss = sample_loss(pipe, sample, rng, args.cond_dropout, workdir) / args.batch
+            loss = sample_loss(pipe, sample, rng, args.cond_dropout, workdir, args.sigma_shift) / args.batch
             loss.backward()
             losses.append(loss.item() * args.batch)
         average_gradients(parameters, accelerator)
@@ -301,12 +312,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vino_app.train", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("models/vino-world"), help="model folder (release layout)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=4500, help="optimizer steps of stages 1-3 together")
+    parser.add_argument("--steps", type=int, default=4000, help="optimizer steps of stages 1-3 together")
     parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--stage-fractions", type=float, nargs=3, default=(0.05, 0.35, 0.6))
+    parser.add_argument("--sigma-shift", type=float, default=3.0, help="shift of the training noise levels towards noise")
     parser.add_argument("--cond-dropout", type=float, default=0.1, help="per modality (text, reference images)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
