@@ -36,6 +36,15 @@ def test_scorer_recovers_a_rendered_scene():
     assert {s.cell for s in SCENE.shapes} == {(0, 0), (1, 2), (2, 1)}
 
 
+def test_t2i_background_is_scored_beside_the_shapes():
+    sample = make_sample(np.random.default_rng(3), "t2i")
+    right = score(sample.target, sample)
+    assert right["background"] == 1.0 and right["correct"] == 1.0
+    other = next(b for b in ("white", "gray", "black") if b != sample.scenes[0].background)
+    wrong = score(render(Scene(other, sample.scenes[0].shapes))[None], sample)
+    assert wrong["background"] == 0.0 and wrong["colour"] == 1.0 and wrong["correct"] == 1.0  # not part of `correct`
+
+
 @pytest.mark.parametrize("direction", ["left", "right", "up", "down"])
 def test_motion_direction_of_a_rendered_video(direction):
     scene = Scene("white", (Shape("square", "green", "small", 32, 32),))
