@@ -1,6 +1,7 @@
 """The shipped world model (`models/vino-world`): it loads like the released weights, its defaults and example
-files are complete, a fixed request is deterministic and fast, and its VAE keeps colours, places and motion.
-(Colour / position checks of generations wait for an MMDiT that reaches them: docs/demo-model.md.)"""
+files are complete, a fixed request is deterministic and fast, its VAE keeps colours, places and motion, and its
+generations take the background the prompt names. (Shape colour / position checks of generations wait for an MMDiT
+that reaches them: docs/demo-model.md.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import pytest
 
 from vino_app.evaluate import vae_ceiling
 from vino_app.tasks import TASK_LABELS
-from vino_app.world import REPO_ROOT, demo_defaults, demo_model_available, demo_model_dir, load_world_pipeline
+from vino_app.world import (
+    REPO_ROOT,
+    demo_defaults,
+    demo_model_available,
+    demo_model_dir,
+    load_world_pipeline,
+)
+from vino_app.world.scoring import detect_background
 
 DEMO_TASKS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "ti2i_base", "tv2v", "tiv2v")
 SETTING_KEYS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "shift", "num_frames", "height", "width")
@@ -62,3 +70,15 @@ def test_shipped_vae_keeps_colours_places_and_motion(world_pipe):
     assert ceiling["t2i"]["colour"] == 1.0 and ceiling["t2i"]["position"] == 1.0, ceiling["t2i"]
     assert ceiling["t2i"]["psnr"] > 24.0
     assert ceiling["t2v"]["motion"] >= 0.75, ceiling["t2v"]
+
+
+@pytest.mark.parametrize("background", ["white", "gray", "black"])
+def test_generations_take_the_background_the_prompt_names(world_pipe, background):
+    """What the shipped MMDiT has learned from the text so far: the background (shapes' colours and places not
+    yet; docs/demo-model.md). Several shapes, places and seeds per background."""
+    prompts = [
+        f"A big red circle in the center, on a {background} background.",
+        f"A small blue square at the top left and a big green triangle on the right, on a {background} background.",
+    ]
+    for seed, prompt in enumerate(prompts):
+        assert detect_background(generate(world_pipe, prompt, seed=seed)[0]) == background, prompt
