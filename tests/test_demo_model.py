@@ -82,3 +82,14 @@ def test_generations_take_the_background_the_prompt_names(world_pipe, background
     ]
     for seed, prompt in enumerate(prompts):
         assert detect_background(generate(world_pipe, prompt, seed=seed)[0]) == background, prompt
+
+
+def test_shipped_transformer_config_is_what_training_writes(tmp_path):
+    """The training writes `hunyuan/transformer/config.json` byte for byte the same for the same sizes, so a rerun
+    leaves the shipped file unchanged."""
+    from vino_app.world.model import WorldModelConfig, new_transformer, write_transformer_config
+
+    root = demo_model_dir()
+    write_transformer_config(tmp_path, new_transformer(WorldModelConfig.load(root / "world.json")))
+    written = (tmp_path / "hunyuan" / "transformer" / "config.json").read_bytes()
+    assert written == (root / "hunyuan" / "transformer" / "config.json").read_bytes()

@@ -118,11 +118,12 @@ def new_encoder(vlm: Qwen3VLForConditionalGeneration, config: WorldModelConfig, 
 
 
 def write_transformer_config(root: Path, transformer: VinoTransformer3DModel) -> None:
-    """`root/hunyuan/transformer/config.json`, as the loader reads it."""
+    """`root/hunyuan/transformer/config.json`, as the loader reads it (byte for byte the same for the same config)."""
     folder = root / "hunyuan" / "transformer"
     folder.mkdir(parents=True, exist_ok=True)
     data = dict(transformer.config)
     data["_class_name"] = "HunyuanVideoTransformer3DModel"
+    data["_use_default_values"] = sorted(data.get("_use_default_values", []))  # a set: the same file every run
     (folder / "config.json").write_text(json.dumps(data, indent=1))
 
 
