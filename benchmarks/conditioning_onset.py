@@ -3,8 +3,8 @@
     python -m benchmarks.conditioning_onset --shifts 1 3 --steps 2400 --threads 1
 
 The smallest version of the world model's problem: 8 fixed t2i training requests, their text-stream tokens from the
-shipped model's frozen Qwen3-VL and fresh (untrained, fixed) queries and connectors, and a fresh MMDiT trained on them one request per step
-(flow matching at `train.training_sigma` noise levels, AdamW 1e-3, clipping 1). Every `--every` steps it prints the
+shipped model's frozen Qwen3-VL with fresh (untrained, fixed) queries and connectors, and a fresh MMDiT trained on
+them one request per step (flow matching at `train.training_sigma` noise levels, AdamW 1e-3, clipping 1). Every `--every` steps it prints the
 loss at noise 0.95 (fixed noise) with each request's own prompt and with the next request's prompt: the two stay
 equal until the MMDiT uses the text.
 """

@@ -12,13 +12,7 @@ import pytest
 
 from vino_app.evaluate import vae_ceiling
 from vino_app.tasks import TASK_LABELS
-from vino_app.world import (
-    REPO_ROOT,
-    demo_defaults,
-    demo_model_available,
-    demo_model_dir,
-    load_world_pipeline,
-)
+from vino_app.world import REPO_ROOT, demo_defaults, demo_model_available, demo_model_dir, load_world_pipeline
 from vino_app.world.scoring import detect_background
 
 DEMO_TASKS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "ti2i_base", "tv2v", "tiv2v")

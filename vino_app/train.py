@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
+from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
 from PIL import Image
 
 from .checkpoint import save_checkpoint
@@ -185,10 +185,11 @@ def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path):
 
 
 def training_sigma(generator: torch.Generator, shift: float) -> torch.Tensor:
-    """A noise level `[1]` in (0, 1): logit-normal, then shifted towards noise as the sampler's `shift` does
-    (s -> shift * s / (1 + (shift - 1) * s)). The prompt decides the image only at high noise; with shift 3, 39% of
-    the levels are above 0.8 (8% unshifted), and the MMDiT learns to use the text several times sooner."""
-    sigma = torch.sigmoid(torch.randn(1, generator=generator))
+    """A noise level `[1]` in (0, 1): logit-normal (diffusers' SD3 sampling), then shifted towards noise as the
+    sampler's `shift` does (s -> shift * s / (1 + (shift - 1) * s)). The prompt decides the image only at high noise;
+    with shift 3, 39% of the levels are above 0.8 (8% unshifted), and the MMDiT learns to use the text sooner
+    (`benchmarks/conditioning_onset.py`)."""
+    sigma = compute_density_for_timestep_sampling("logit_normal", 1, logit_mean=0.0, logit_std=1.0, generator=generator)
     return shift * sigma / (1 + (shift - 1) * sigma)
 
 

@@ -133,9 +133,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def score_image(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
     """Text-to-image: colour, kind, position, count; `correct` = all four; `background` is reported beside them.
-    Edits: `target` (the changed or added
-    shapes are right and removed ones are gone), `kept` (the other shapes and the background are unchanged),
-    `correct` = both and the count."""
+    Edits: `target` (the changed or added shapes are right and removed ones are gone), `kept` (the other shapes and
+    the background are unchanged), `correct` = both and the count."""
     image, scene = output[0], sample.scenes[0]
     if sample.task == "t2i":
         checks = scene_checks(image, scene)
