@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -166,3 +167,20 @@ def test_training_noise_levels_are_shifted_towards_noise():
     assert 0.35 < (shifted > 0.8).float().mean() < 0.43
     torch.testing.assert_close(shifted, 3 * plain / (1 + 2 * plain))
     assert ((shifted > 0) & (shifted < 1)).all()
+
+
+def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
+    """`evaluate --table` joins an evaluation and a `--conditioning` run of each model into one row per model."""
+    from vino_app.evaluate import main
+
+    runs = {
+        "eval.json": {"full": {"t2i": {"background": 1.0, "correct": 0.0}}, "noq": {"t2i": {"background": 0.25, "correct": 0.0}}},
+        "cond.json": {"full": {"t2i": {"prompt@0.95": 0.44, "negative@0.95": 0.64}}},
+    }
+    for name, content in runs.items():
+        (tmp_path / name).write_text(json.dumps(content))
+    columns = ["t2i.background", "t2i.prompt@0.95", "t2i.negative@0.95"]
+    main(["--table", str(tmp_path / "eval.json"), str(tmp_path / "cond.json"), "--columns", *columns])
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == "| model | t2i background | t2i prompt@0.95 | t2i negative@0.95 |"
+    assert rows[2:] == ["| full | 1.00 | 0.44 | 0.64 |", "| noq | 0.25 | – | – |"]

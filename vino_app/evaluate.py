@@ -161,13 +161,27 @@ def task_tables(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def comparison_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """Models as rows, each task's headline metric as columns."""
-    tasks = [t for t in EVALUATED_TASKS if all(t in r for r in results.values())]
-    lines = ["| model | " + " | ".join(f"{t} {HEADLINE[t]}" for t in tasks) + " |", "|---|" + "---|" * len(tasks)]
+def comparison_table(results: dict[str, dict[str, dict[str, float]]], columns: list[str] | None = None) -> str:
+    """Models as rows; columns `task.metric` (default: each task's headline metric). A metric a model lacks is "–"."""
+    if not columns:
+        columns = [f"{t}.{HEADLINE[t]}" for t in EVALUATED_TASKS if all(t in r for r in results.values())]
+    cells = [column.split(".", 1) for column in columns]
+    lines = ["| model | " + " | ".join(f"{t} {m}" for t, m in cells) + " |", "|---|" + "---|" * len(cells)]
     for name, r in results.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r[t][HEADLINE[t]]:.2f}" for t in tasks) + " |")
+        values = [f"{r[t][m]:.2f}" if m in r.get(t, {}) else "–" for t, m in cells]
+        lines.append(f"| {name} | " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+def merge_results(parts: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """One `{model: {task: {metric: value}}}` from several `--json` files (an evaluation and a `--conditioning` run
+    of the same model, say); a later file's metric replaces an earlier one's."""
+    merged: dict[str, dict[str, dict[str, float]]] = {}
+    for part in parts:
+        for model, tasks in part.items():
+            for task, metrics in tasks.items():
+                merged.setdefault(model, {}).setdefault(task, {}).update(metrics)
+    return merged
 
 
 def main(argv=None) -> dict:
@@ -183,11 +197,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
     parser.add_argument("--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead")
-    parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results")
+    parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)")
+    parser.add_argument("--columns", nargs="+", metavar="TASK.METRIC", help="the ablation table's columns (default: headlines)")
     args = parser.parse_args(argv)
     if args.table:
-        results = {k: v for path in args.table for k, v in json.loads(path.read_text()).items()}
-        print(comparison_table(results))
+        results = merge_results([json.loads(path.read_text()) for path in args.table])
+        print(comparison_table(results, args.columns))
         return results
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,7 +219,7 @@ def main(argv=None) -> dict:
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
         print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
     if len(models) > 1:
-        print(comparison_table(results))
+        print(comparison_table(results, args.columns))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return results
