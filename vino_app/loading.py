@@ -15,6 +15,7 @@ from torch import nn
 from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 
 from .checkpoint import ENCODER_PREFIX, TRANSFORMER_PREFIX, VLM_PREFIX, LoadReport, check_shapes, sub_state_dict
+from .cpu_convolution import use_onednn_conv3d
 from .encoder import VinoConditionEncoder
 from .errors import CheckpointError
 from .memory import bitsandbytes_kwargs
@@ -112,6 +113,6 @@ def load_condition_encoder(
 
 
 def load_vae(base: str, dtype: torch.dtype, device: str) -> AutoencoderKLHunyuanVideo:
-    """The HunyuanVideo VAE from `base`/vae."""
+    """The HunyuanVideo VAE from `base`/vae, its 3D convolutions on oneDNN whenever it runs on the CPU."""
     vae = _from_source(AutoencoderKLHunyuanVideo.from_pretrained, base, "VAE", subfolder="vae", torch_dtype=dtype)
-    return vae.to(device).eval()
+    return use_onednn_conv3d(vae).to(device).eval()

@@ -16,6 +16,7 @@ import torch
 from diffusers import AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler
 from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
+from ..cpu_convolution import use_onednn_conv3d
 from ..encoder import VinoConditionEncoder
 from ..pipeline import VinoPipeline
 from ..prompt import NEGATIVE_PROMPT_IMAGE, NEGATIVE_PROMPT_VIDEO, REWRITE_SYSTEM_PROMPT, SYSTEM_PROMPT
@@ -94,9 +95,9 @@ def new_transformer(config: WorldModelConfig) -> VinoTransformer3DModel:
 
 
 def new_vae(config: WorldModelConfig) -> AutoencoderKLHunyuanVideo:
-    """HunyuanVideo's VAE with 4x spatial and 4x temporal compression."""
+    """HunyuanVideo's VAE with 4x spatial and 4x temporal compression (3D convolutions on oneDNN on the CPU)."""
     blocks = len(config.vae_channels)
-    return AutoencoderKLHunyuanVideo(
+    vae = AutoencoderKLHunyuanVideo(
         latent_channels=config.latent_channels,
         down_block_types=("HunyuanVideoDownBlock3D",) * blocks,
         up_block_types=("HunyuanVideoUpBlock3D",) * blocks,
@@ -106,6 +107,7 @@ def new_vae(config: WorldModelConfig) -> AutoencoderKLHunyuanVideo:
         spatial_compression_ratio=4,
         temporal_compression_ratio=4,
     )
+    return use_onednn_conv3d(vae)
 
 
 def new_encoder(vlm: Qwen3VLForConditionalGeneration, config: WorldModelConfig, seed: int) -> VinoConditionEncoder:
@@ -128,13 +130,14 @@ def write_transformer_config(root: Path, transformer: VinoTransformer3DModel) ->
 
 
 def assemble_pipeline(root: Path, config: WorldModelConfig, seed: int, vae: AutoencoderKLHunyuanVideo) -> VinoPipeline:
-    """A trainable pipeline: the saved Qwen3-VL and processor under `root/qwen`, a fresh encoder head and MMDiT."""
+    """A trainable pipeline: the saved Qwen3-VL and processor under `root/qwen`, a fresh encoder head and MMDiT, the
+    frozen `vae` (its 3D convolutions on oneDNN on the CPU)."""
     vlm = Qwen3VLForConditionalGeneration.from_pretrained(root / "qwen", dtype=torch.float32)
     processor = AutoProcessor.from_pretrained(root / "qwen")
     encoder = new_encoder(vlm, config, seed)
     torch.manual_seed(seed + 1)
     transformer = new_transformer(config)
-    vae.requires_grad_(False)
+    use_onednn_conv3d(vae).requires_grad_(False)
     pipe = VinoPipeline(encoder, processor, transformer, vae.eval(), FlowMatchEulerDiscreteScheduler())
     pipe.set_progress_bar_config(disable=True)
     return pipe
