@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vino_app.world.model import WorldModelConfig
-from vino_app.world.samples import EVALUATED_TASKS, MAKERS, is_held_out, make_sample
+from vino_app.world.samples import EVALUATED_TASKS, MAKERS, WorldSample, is_held_out, make_sample
 from vino_app.world.scene import Motion, Scene, Shape, animate, render, render_video
 from vino_app.world.scoring import detect, direction_of, score, travel
 
@@ -44,6 +44,15 @@ def test_t2i_background_is_scored_beside_the_shapes():
     other = next(b for b in ("white", "gray", "black") if b != sample.scenes[0].background)
     wrong = score(render(Scene(other, sample.scenes[0].shapes))[None], sample)
     assert wrong["background"] == 0.0 and wrong["colour"] == 1.0 and wrong["correct"] == 1.0  # not part of `correct`
+
+
+def test_t2i_reports_the_share_of_shapes_that_are_right():
+    scene = Scene("white", (Shape("square", "red", "big", 14, 14), Shape("circle", "blue", "small", 50, 50)))
+    sample = WorldSample("t2i", "a prompt", [], None, render(scene)[None], [scene])
+    moved = Scene("white", (scene.shapes[0], Shape("circle", "blue", "small", 14, 50)))
+    scores = score(render(moved)[None], sample)
+    assert scores["position"] == 0.0 and scores["shape_position"] == 0.5
+    assert scores["colour"] == scores["shape_colour"] == scores["shape_kind"] == 1.0
 
 
 @pytest.mark.parametrize("direction", ["left", "right", "up", "down"])

@@ -96,6 +96,14 @@ def scene_checks(image: np.ndarray, scene: Scene) -> dict[str, bool]:
     return checks
 
 
+def shape_rates(image: np.ndarray, scene: Scene) -> dict[str, float]:
+    """Partial credit: the fraction of `scene`'s shapes whose colour / kind / position is right (`shape_colour`, ...),
+    where `scene_checks` asks it of all of them at once."""
+    _, detected = detect(image)
+    per_shape = [shape_checks(detected, s) for s in scene.shapes]
+    return {f"shape_{key}": float(np.mean([c[key] for c in per_shape])) for key in ("colour", "kind", "position")}
+
+
 def shapes_ok(detected: list[Detected], shapes) -> bool:
     return all(all(shape_checks(detected, s).values()) for s in shapes)
 
@@ -132,14 +140,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def score_image(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
-    """Text-to-image: colour, kind, position, count; `correct` = all four; `background` is reported beside them.
+    """Text-to-image: colour, kind, position, count; `correct` = all four; `background` and the per-shape rates
+    (`shape_rates`) are reported beside them.
     Edits: `target` (the changed or added shapes are right and removed ones are gone), `kept` (the other shapes and
     the background are unchanged), `correct` = both and the count."""
     image, scene = output[0], sample.scenes[0]
     if sample.task == "t2i":
         checks = scene_checks(image, scene)
         background = checks.pop("background")
-        return {**checks, "correct": all(checks.values()), "background": background}
+        return {**checks, "correct": all(checks.values()), "background": background, **shape_rates(image, scene)}
     background, detected = detect(image)
     changed = [scene.shapes[i] for i in sample.edited]
     others = [s for i, s in enumerate(scene.shapes) if i not in sample.edited]
