@@ -145,6 +145,17 @@ def test_trained_tiny_model_loads_through_the_public_path(straight):
     assert out.frames.shape == (1, 64, 64, 3)
 
 
+def test_a_fresh_training_folder_is_measured_without_a_settings_file(straight):
+    """`evaluate --conditioning` / `--ceiling` need no `defaults.json` (a training run writes none)."""
+    from vino_app.evaluate import main
+
+    assert not (straight[0] / "defaults.json").exists()
+    conditioning = main(["--model", str(straight[0]), "--conditioning", "--per-task", "2"])[str(straight[0])]["t2i"]
+    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative"))
+    ceiling = main(["--model", str(straight[0]), "--ceiling", "--tasks", "t2i", "--per-task", "1"])[str(straight[0])]
+    assert 0 < ceiling["t2i"]["psnr"] < 99
+
+
 def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
     """`torchrun --nproc_per_node 2` on CPU: the processes draw different requests, reduce one gradient (parts
     that only one process used included) and end with one model. Process 0 draws the one-process run's requests, so

@@ -209,13 +209,13 @@ def main(argv=None) -> dict:
     models = args.compare or [args.model]
     results = {}
     for root in models:
-        defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
         pipe = load_world_pipeline(root)
         if args.conditioning:
             results[str(root)] = conditioning_use(pipe, args.per_task, args.seed)
         elif args.ceiling:
             results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
         else:
+            defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
         print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
     if len(models) > 1:
