@@ -23,7 +23,7 @@ class OneDnnConv3d(nn.Conv3d):
             or input.dtype != torch.float32
             or self.padding_mode != "zeros"
             or isinstance(self.padding, str)
-            or not torch.backends.mkldnn.is_available()
+            or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
         )
         if stock:
             return super()._conv_forward(input, weight, bias)

@@ -86,22 +86,19 @@ def shape_checks(detected: list[Detected], shape: Shape) -> dict[str, bool]:
     return {"colour": d is not None, "kind": d is not None and d.kind == shape.kind, "position": d is not None and d.cell == shape.cell}
 
 
-def scene_checks(image: np.ndarray, scene: Scene) -> dict[str, bool]:
-    """Per attribute over all shapes of `scene`, plus count and background."""
+SHAPE_ATTRIBUTES = ("colour", "kind", "position")
+
+
+def scene_checks(image: np.ndarray, scene: Scene) -> tuple[dict[str, bool], dict[str, float]]:
+    """Per attribute over all shapes of `scene`, plus count and background; and, as partial credit, the share of
+    its shapes whose colour / kind / position is right (`shape_colour`, ...)."""
     background, detected = detect(image)
     per_shape = [shape_checks(detected, s) for s in scene.shapes]
-    checks = {key: all(c[key] for c in per_shape) for key in ("colour", "kind", "position")}
+    checks = {key: all(c[key] for c in per_shape) for key in SHAPE_ATTRIBUTES}
     checks["count"] = len(detected) == len(scene.shapes)
     checks["background"] = background == scene.background
-    return checks
-
-
-def shape_rates(image: np.ndarray, scene: Scene) -> dict[str, float]:
-    """Partial credit: the fraction of `scene`'s shapes whose colour / kind / position is right (`shape_colour`, ...),
-    where `scene_checks` asks it of all of them at once."""
-    _, detected = detect(image)
-    per_shape = [shape_checks(detected, s) for s in scene.shapes]
-    return {f"shape_{key}": float(np.mean([c[key] for c in per_shape])) for key in ("colour", "kind", "position")}
+    rates = {f"shape_{key}": float(np.mean([c[key] for c in per_shape])) for key in SHAPE_ATTRIBUTES}
+    return checks, rates
 
 
 def shapes_ok(detected: list[Detected], shapes) -> bool:
@@ -141,14 +138,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def score_image(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
     """Text-to-image: colour, kind, position, count; `correct` = all four; `background` and the per-shape rates
-    (`shape_rates`) are reported beside them.
+    (`scene_checks`) are reported beside them.
     Edits: `target` (the changed or added shapes are right and removed ones are gone), `kept` (the other shapes and
     the background are unchanged), `correct` = both and the count."""
     image, scene = output[0], sample.scenes[0]
     if sample.task == "t2i":
-        checks = scene_checks(image, scene)
+        checks, rates = scene_checks(image, scene)
         background = checks.pop("background")
-        return {**checks, "correct": all(checks.values()), "background": background, **shape_rates(image, scene)}
+        return {**checks, "correct": all(checks.values()), "background": background, **rates}
     background, detected = detect(image)
     changed = [scene.shapes[i] for i in sample.edited]
     others = [s for i, s in enumerate(scene.shapes) if i not in sample.edited]
@@ -176,7 +173,7 @@ def score_video(output: np.ndarray, sample: WorldSample) -> dict[str, float]:
     content = all(shape_checks(detected, s)["colour"] and shape_checks(detected, s)["kind"] for s in last.shapes)
     scores = {"motion": ok, "content": content, "correct": ok and content}
     if sample.task == "i2v":
-        scores["first_frame"] = all(scene_checks(output[0], first).values())
+        scores["first_frame"] = all(scene_checks(output[0], first)[0].values())
         scores["first_psnr"] = psnr(output[0], sample.images[0])
     return scores
 
