@@ -1,8 +1,9 @@
 """Reading scenes back from pixels, and scoring outputs against the world's ground truth.
 
-The detector finds the background colour (the most common palette colour), segments everything that differs
-from it into connected components, and names each component's colour (nearest palette entry), kind (how much
-of its bounding box it fills: square ~1, circle ~0.79, triangle ~0.5), size and grid cell.
+The detector finds the background colour (from the border), reads every pixel as a mix of the background and
+the palette colour whose mixing line passes nearest (`colour_coverage`), segments the pixels that are at least
+half a colour into connected components, and names each component's colour, kind (from moments of its coverage,
+which survive a blur: `kind_from_moments`), size and grid cell.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from .samples import WorldSample
 from .scene import BACKGROUNDS, COLOURS, DIRECTIONS, SIZES, Scene, Shape, cell_of
 
 MIN_AREA = 20  # pixels; smaller blobs are noise
-FOREGROUND_DISTANCE = 70.0  # RGB distance from the background that counts as a shape
+TRIANGLE_SKEW = 0.28  # half a sharp triangle's skewness of y (kind_from_moments)
+SQUARE_KURTOSIS = 0.3  # half a sharp square's excess kurtosis along its diagonal (kind_from_moments)
+RIM = 2  # pixels around a shape whose partial coverage counts towards its moments
 MIN_TRAVEL = 6.0  # pixels a shape must travel to count as moving
 
 
@@ -48,29 +51,53 @@ def detect_background(image: np.ndarray) -> str:
     return _nearest(np.median(border, axis=0), BACKGROUNDS)
 
 
-def kind_from_fill(fill: float) -> str:
-    return "square" if fill > 0.88 else "circle" if fill > 0.64 else "triangle"
+def kind_from_moments(coverage: np.ndarray) -> str:
+    """'triangle', 'square' or 'circle' from one shape's coverage `[H, W]` (0-1), by moments of its mass, which a
+    blur changes little (a bounding box and its fill change a lot). A triangle pointing up has its mass low: the
+    skewness of y is -0.57 for a sharp one, 0 for a circle or a square. A square's mass spreads further along its
+    diagonals than along its sides: the kurtosis along a diagonal exceeds that along x and y by 0.6 for a sharp
+    one, by 0 for a circle. Each threshold lies halfway."""
+    y, x = np.mgrid[: coverage.shape[0], : coverage.shape[1]].astype(float)
+    mass = coverage.sum()
+    x, y = x - (coverage * x).sum() / mass, y - (coverage * y).sum() / mass
+
+    def standardised(u: np.ndarray, order: int) -> float:
+        return float((coverage * u**order).sum() / mass / ((coverage * u**2).sum() / mass) ** (order / 2))
+
+    if standardised(y, 3) < -TRIANGLE_SKEW:
+        return "triangle"
+    squareness = standardised((x + y) / np.sqrt(2), 4) - (standardised(x, 4) + standardised(y, 4)) / 2
+    return "square" if squareness > SQUARE_KURTOSIS else "circle"
+
+
+def colour_coverage(image: np.ndarray, background: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel read as a mix of the background and one palette colour: the colour whose mixing line passes
+    nearest to the pixel (index into `COLOURS`, `[H, W]`) and its share of the mix (0-1, `[H, W]`). A blurred
+    edge of a shape stays on its own colour's line, so it is not mistaken for a shape of another colour."""
+    offset = image.astype(float) - np.array(BACKGROUNDS[background], float)  # [H, W, 3]
+    directions = np.array(list(COLOURS.values()), float) - np.array(BACKGROUNDS[background], float)  # [K, 3]
+    share = np.clip(offset @ directions.T / (directions**2).sum(-1), 0.0, 1.0)  # [H, W, K]
+    residual = np.linalg.norm(offset[..., None, :] - share[..., None] * directions, axis=-1)  # [H, W, K]
+    nearest = np.argmin(residual, axis=-1)
+    return nearest, np.take_along_axis(share, nearest[..., None], axis=-1)[..., 0]
 
 
 def detect(image: np.ndarray) -> tuple[str, list[Detected]]:
-    """Background name and the shapes of a uint8 `[H, W, 3]` image, largest first."""
+    """Background name and the shapes of a uint8 `[H, W, 3]` image, largest first. A shape is the pixels that are
+    at least half its colour (the half-way contour of a blurred edge is where the sharp edge was)."""
     background = detect_background(image)
-    pixels = image.astype(float)
-    mask = np.linalg.norm(pixels - np.array(BACKGROUNDS[background], float), axis=-1) > FOREGROUND_DISTANCE
-    # Colours of touching shapes differ: split the mask by nearest palette colour before labelling.
-    names = list(COLOURS)
-    palette = np.array([COLOURS[n] for n in names], float)
-    nearest = np.argmin(np.linalg.norm(pixels[..., None, :] - palette, axis=-1), axis=-1)
+    nearest, share = colour_coverage(image, background)
     found = []
-    for c, name in enumerate(names):
-        labels, count = ndimage.label(mask & (nearest == c))
+    for c, name in enumerate(COLOURS):
+        labels, count = ndimage.label((nearest == c) & (share >= 0.5))
         for index in range(1, count + 1):
-            ys, xs = np.nonzero(labels == index)
+            component = labels == index
+            ys, xs = np.nonzero(component)
             if len(xs) < MIN_AREA:
                 continue
-            w, h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
-            size = "big" if max(w, h) > SIZES["small"] + SIZES["big"] else "small"
-            found.append(Detected(name, kind_from_fill(len(xs) / (w * h)), size, xs.mean(), ys.mean(), len(xs)))
+            rim = ndimage.binary_dilation(component, iterations=RIM) & (nearest == c)
+            size = "big" if max(np.ptp(xs), np.ptp(ys)) + 1 > SIZES["small"] + SIZES["big"] else "small"
+            found.append(Detected(name, kind_from_moments(share * rim), size, xs.mean(), ys.mean(), len(xs)))
     return background, sorted(found, key=lambda d: -d.area)
 
 
