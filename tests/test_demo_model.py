@@ -1,7 +1,7 @@
 """The shipped world model (`models/vino-world`): it loads like the released weights, its defaults and example
 files are complete, a fixed request is deterministic and fast, its VAE keeps colours, places and motion, and its
-generations take the background the prompt names. (Shape colour / position checks of generations wait for an MMDiT
-that reaches them: docs/demo-model.md.)"""
+generations take the background and, on a few fixed requests, the shape colour the prompt names. (Position checks
+wait for an MMDiT that reaches them: docs/demo-model.md.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from vino_app.evaluate import vae_ceiling
 from vino_app.tasks import TASK_LABELS
 from vino_app.world import REPO_ROOT, demo_defaults, demo_model_available, demo_model_dir, load_world_pipeline
-from vino_app.world.scoring import detect_background
+from vino_app.world.scoring import detect, detect_background
 
 DEMO_TASKS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "ti2i_base", "tv2v", "tiv2v")
 SETTING_KEYS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "shift", "num_frames", "height", "width")
@@ -76,6 +76,19 @@ def test_generations_take_the_background_the_prompt_names(world_pipe, background
     ]
     for seed, prompt in enumerate(prompts):
         assert detect_background(generate(world_pipe, prompt, seed=seed)[0]) == background, prompt
+
+
+@pytest.mark.parametrize(
+    ("colour", "background"), [("yellow", "white"), ("orange", "gray"), ("red", "black"), ("blue", "gray")]
+)
+def test_generations_take_the_colour_the_prompt_names(world_pipe, colour, background):
+    """Fixed requests whose shape colour the shipped MMDiT gets on every seed (a sweep of colours and backgrounds
+    picked them; on held-out requests 0.62 of single shapes come out in their colour, docs/demo-model.md): a guard
+    against regressions in the prompt, the encoder or the sampler, not a measure. Places are not learned yet."""
+    prompt = f"A big {colour} circle in the center, on a {background} background."
+    for seed in range(3):
+        _, found = detect(generate(world_pipe, prompt, seed=seed)[0])
+        assert colour in {d.colour for d in found}, (prompt, seed, [d.colour for d in found])
 
 
 def test_shipped_transformer_config_is_what_training_writes(tmp_path):
