@@ -18,7 +18,7 @@ from .scene import BACKGROUNDS, COLOURS, DIRECTIONS, SIZES, Scene, Shape, cell_o
 
 MIN_AREA = 20  # pixels; smaller blobs are noise
 TRIANGLE_SKEW = 0.28  # half a sharp triangle's skewness of y (kind_from_moments)
-SQUARE_KURTOSIS = 0.3  # half a sharp square's excess kurtosis along its diagonal (kind_from_moments)
+SQUARE_KURTOSIS = 0.3  # half a sharp square's diagonal-minus-axis kurtosis (kind_from_moments)
 RIM = 2  # pixels around a shape whose partial coverage counts towards its moments
 MIN_TRAVEL = 6.0  # pixels a shape must travel to count as moving
 
