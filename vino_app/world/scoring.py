@@ -62,7 +62,8 @@ def kind_from_moments(coverage: np.ndarray) -> str:
     x, y = x - (coverage * x).sum() / mass, y - (coverage * y).sum() / mass
 
     def standardised(u: np.ndarray, order: int) -> float:
-        return float((coverage * u**order).sum() / mass / ((coverage * u**2).sum() / mass) ** (order / 2))
+        variance = (coverage * u**2).sum() / mass + 1e-9  # a one-pixel line has no spread along y
+        return float((coverage * u**order).sum() / mass / variance ** (order / 2))
 
     if standardised(y, 3) < -TRIANGLE_SKEW:
         return "triangle"
