@@ -1,8 +1,11 @@
 """How many steps a fresh world MMDiT needs before it tells prompts apart, per training noise shift.
 
     python -m benchmarks.conditioning_onset --shifts 1 3 --steps 2400 --threads 1
+    python -m benchmarks.conditioning_onset --requests place --shifts 3 --steps 4800 --threads 1
 
-The smallest version of the world model's problem: 8 fixed t2i training requests, their text-stream tokens from the
+The smallest version of the world model's problem: 8 fixed t2i training requests (`--requests mixed`: held-in
+requests with long captions; `--requests place`: a big red square on white in 8 of the 9 places, so the prompts
+differ only by the place words), their text-stream tokens from the
 shipped model's frozen Qwen3-VL with fresh (untrained, fixed) queries and connectors, and a fresh MMDiT trained on
 them one request per step (flow matching at `train.training_sigma` noise levels, AdamW 1e-3, clipping 1). Every `--every` steps it prints the
 loss at noise 0.95 (fixed noise) with each request's own prompt and with the next request's prompt: the two stay
@@ -22,10 +25,22 @@ from vino_app.pipeline import TIMESTEP_SCALE, cfg_branches
 from vino_app.train import training_sigma
 from vino_app.world import demo_model_dir
 from vino_app.world.model import WorldModelConfig, assemble_pipeline, new_transformer
-from vino_app.world.samples import make_sample
+from vino_app.world.language import long_caption
+from vino_app.world.samples import WorldSample, make_sample
+from vino_app.world.scene import CELL_CENTRES, Scene, Shape, render
 
 REQUESTS = 8
 PROBE_SIGMA = 0.95
+
+
+def requests(kind: str) -> list[WorldSample]:
+    """The 8 training requests: held-in t2i requests with long captions, or one shape in 8 places."""
+    if kind == "mixed":
+        rng = np.random.default_rng(0)
+        return [make_sample(rng, "t2i", long=True) for _ in range(REQUESTS)]
+    cells = [divmod(c, 3) for c in range(9) if c != 4][:REQUESTS]
+    scenes = [Scene("white", (Shape("square", "red", "big", CELL_CENTRES[col], CELL_CENTRES[row]),)) for row, col in cells]
+    return [WorldSample("t2i", long_caption(s), [], None, render(s)[None], [s]) for s in scenes]
 
 
 def text_streams(pipe, prompts: list[str]) -> list[torch.Tensor]:
@@ -68,6 +83,7 @@ def onset(shift: float, steps: int, every: int, texts, latents, config: WorldMod
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", choices=["mixed", "place"], default="mixed", help="what the 8 prompts differ by")
     parser.add_argument("--shifts", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--steps", type=int, default=2400)
     parser.add_argument("--every", type=int, default=400)
@@ -77,8 +93,7 @@ def main(argv=None) -> None:
     root = demo_model_dir()
     config = WorldModelConfig.load(root / "world.json")
     pipe = assemble_pipeline(root, config, 0, AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae"))
-    rng = np.random.default_rng(0)
-    samples = [make_sample(rng, "t2i", long=True) for _ in range(REQUESTS)]
+    samples = requests(args.requests)
     texts = text_streams(pipe, [s.prompt for s in samples])
     with torch.no_grad():
         latents = [target_latents(pipe, s) for s in samples]

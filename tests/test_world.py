@@ -166,9 +166,27 @@ def test_a_fresh_training_folder_is_measured_without_a_settings_file(straight):
 
     assert not (straight[0] / "defaults.json").exists()
     conditioning = main(["--model", str(straight[0]), "--conditioning", "--per-task", "2"])[str(straight[0])]["t2i"]
-    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative"))
+    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative", "long", "colour", "kind", "place"))
     ceiling = main(["--model", str(straight[0]), "--ceiling", "--tasks", "t2i", "--per-task", "1"])[str(straight[0])]
     assert 0 < ceiling["t2i"]["psnr"] < 99
+
+
+def test_swapped_words_change_one_attribute_of_the_first_shape():
+    """`--conditioning` compares the long caption with captions where one word of the first shape is swapped: a colour
+    or place no shape has, another kind; everything else and the other shapes' words stay."""
+    from vino_app.evaluate import swap_word
+    from vino_app.world.language import long_caption
+
+    first, others = SCENE.shapes[0], SCENE.shapes[1:]
+    for seed in range(6):
+        changed = {w: swap_word(SCENE, w, np.random.default_rng(seed)) for w in ("colour", "kind", "place")}
+        for word, scene in changed.items():
+            assert scene.shapes[1:] == others and scene.background == SCENE.background
+            new = scene.shapes[0]
+            assert (new.colour != first.colour, new.kind != first.kind, new.cell != first.cell) == tuple(w == word for w in ("colour", "kind", "place"))
+            assert long_caption(scene) != long_caption(SCENE)
+        assert changed["colour"].shapes[0].colour not in {s.colour for s in SCENE.shapes}
+        assert changed["place"].shapes[0].cell not in {s.cell for s in SCENE.shapes}
 
 
 def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
@@ -205,7 +223,8 @@ def test_training_noise_levels_are_shifted_towards_noise():
 
 
 def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
-    """`evaluate --table` joins an evaluation and a `--conditioning` run of each model into one row per model."""
+    """`evaluate --table` joins an evaluation and a `--conditioning` run of each model into one row per model; losses
+    print with three decimals."""
     from vino_app.evaluate import main
 
     runs = {
@@ -218,4 +237,4 @@ def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
     main(["--table", str(tmp_path / "eval.json"), str(tmp_path / "cond.json"), "--columns", *columns])
     rows = capsys.readouterr().out.strip().splitlines()
     assert rows[0] == "| model | t2i background | t2i prompt@0.95 | t2i negative@0.95 |"
-    assert rows[2:] == ["| full | 1.00 | 0.44 | 0.64 |", "| noq | 0.25 | – | – |"]
+    assert rows[2:] == ["| full | 1.00 | 0.440 | 0.640 |", "| noq | 0.25 | – | – |"]

@@ -4,7 +4,8 @@ Draws held-out requests of every task (the evaluation split, never trained on), 
 `VinoPipeline` at the model's recommended settings (`defaults.json`), reads the outputs back with the world's
 pixel scorer and prints one table per task. `--ceiling` scores the expected outputs passed through the model's VAE
 alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--conditioning` prints the training loss
-with the prompt and with the negative prompt on t2i requests: how much the MMDiT uses the text. `--compare A B C`
+with the prompt and with the negative prompt on t2i requests (how much the MMDiT uses the text), and with the long
+caption and with that caption after one word is swapped (which words it uses). `--compare A B C`
 prints the ablation table of several models (`--table a.json b.json` prints it from earlier `--json` results).
 """
 
@@ -15,6 +16,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +28,13 @@ from .media import to_model_pixels
 from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
 from .prompt import default_negative_prompt
 from .world import DEFAULTS_FILE, demo_model_dir, load_world_pipeline
+from .world.language import long_caption
 from .world.samples import EVALUATED_TASKS, WorldSample, make_sample
+from .world.scene import CELL_CENTRES, COLOURS, KINDS, Scene, free_cells
 from .world.scoring import psnr, score
 
 CONDITIONING_SIGMAS = (0.5, 0.8, 0.95)
+SWAPPED_WORDS = ("colour", "kind", "place")
 HEADLINE = {"t2i": "correct", "t2v": "motion", "ti2i": "correct", "ti2i_base": "correct", "i2v": "motion", "ti2v": "motion", "tv2v": "correct", "tiv2v": "correct"}
 
 
@@ -128,15 +133,35 @@ def target_latents(pipe: VinoPipeline, sample: WorldSample) -> torch.Tensor:
     return pipe.vae.encode(to_model_pixels(sample.target)).latent_dist.mode() * pipe.vae.config.scaling_factor
 
 
+def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
+    """The scene with its first shape's colour, kind or place (`word`) replaced by another one; a new colour or place
+    is one no shape of the scene has."""
+    first, others = scene.shapes[0], scene.shapes[1:]
+    if word == "colour":
+        first = replace(first, colour=str(rng.choice([c for c in COLOURS if c not in {s.colour for s in scene.shapes}])))
+    elif word == "kind":
+        first = replace(first, kind=str(rng.choice([k for k in KINDS if k != first.kind])))
+    else:
+        row, col = free_cells(scene)[int(rng.integers(len(free_cells(scene))))]
+        first = replace(first, x=float(CELL_CENTRES[col]), y=float(CELL_CENTRES[row]))
+    return scene.with_shapes((first, *others))
+
+
 @torch.no_grad()
 def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS) -> dict[str, dict[str, float]]:
     """How much the MMDiT uses the prompt, on held-out t2i requests: the flow-matching loss (as in training) of
-    the velocity with the prompt (`prompt@s`) and with the negative prompt (`negative@s`) at noise levels `s`."""
+    the velocity at noise levels `s` with the prompt (`prompt@s`), the negative prompt (`negative@s`), the scene's
+    long caption (`long@s`) and that caption with the first shape's colour, kind or place swapped (`colour@s`,
+    `kind@s`, `place@s`). A word kind the MMDiT ignores costs nothing when swapped: `place@s` equals `long@s`."""
     request = pipe.prepare_request([], None, "t2i", 1, 64, 64, None, None)
 
     def measure(sample: WorldSample, i: int) -> dict[str, float]:
         branches = cfg_branches(sample.prompt, default_negative_prompt(1), 0, False, False, 2.0, 1.0)
+        scene, rng = sample.scenes[0], np.random.default_rng([seed, i])
+        captions = {"long": long_caption(scene)} | {word: long_caption(swap_word(scene, word, rng)) for word in SWAPPED_WORDS}
         conditions = {"prompt": pipe.encode_branch(branches[0], request), "negative": pipe.encode_branch(branches[1], request)}
+        for name, caption in captions.items():
+            conditions[name] = pipe.encode_branch(replace(branches[0], text=caption), request)
         x0 = target_latents(pipe, sample)
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + i))
         losses = {}
@@ -150,6 +175,11 @@ def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, s
     return mean_scores(measure, ("t2i",), per_task, seed)
 
 
+def format_metric(name: str, value: float) -> str:
+    """Two decimals; three for losses (`name@sigma`), whose differences are small."""
+    return f"{value:.3f}" if "@" in name else f"{value:.2f}"
+
+
 def task_tables(results: dict[str, dict[str, float]]) -> str:
     """One markdown table per task: its metrics."""
     lines = []
@@ -157,7 +187,7 @@ def task_tables(results: dict[str, dict[str, float]]) -> str:
         names = [k for k in metrics if k not in ("n", "s_per_request")]
         lines += [f"**{task}** (n = {metrics['n']}, {metrics['s_per_request']:.1f} s/request)", ""]
         lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-        lines += ["| " + " | ".join(f"{metrics[k]:.2f}" for k in names) + " |", ""]
+        lines += ["| " + " | ".join(format_metric(k, metrics[k]) for k in names) + " |", ""]
     return "\n".join(lines)
 
 
@@ -168,7 +198,7 @@ def comparison_table(results: dict[str, dict[str, dict[str, float]]], columns: l
     cells = [column.split(".", 1) for column in columns]
     lines = ["| model | " + " | ".join(f"{t} {m}" for t, m in cells) + " |", "|---|" + "---|" * len(cells)]
     for name, r in results.items():
-        values = [f"{r[t][m]:.2f}" if m in r.get(t, {}) else "–" for t, m in cells]
+        values = [format_metric(m, r[t][m]) if m in r.get(t, {}) else "–" for t, m in cells]
         lines.append(f"| {name} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
