@@ -166,7 +166,8 @@ def test_a_fresh_training_folder_is_measured_without_a_settings_file(straight):
 
     assert not (straight[0] / "defaults.json").exists()
     conditioning = main(["--model", str(straight[0]), "--conditioning", "--per-task", "2"])[str(straight[0])]["t2i"]
-    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative", "long", "colour", "kind", "place"))
+    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative", "long"))
+    assert all(f"swap_{word}@0.95" in conditioning for word in ("colour", "kind", "place"))
     ceiling = main(["--model", str(straight[0]), "--ceiling", "--tasks", "t2i", "--per-task", "1"])[str(straight[0])]
     assert 0 < ceiling["t2i"]["psnr"] < 99
 
@@ -224,7 +225,7 @@ def test_training_noise_levels_are_shifted_towards_noise():
 
 def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
     """`evaluate --table` joins an evaluation and a `--conditioning` run of each model into one row per model; losses
-    print with three decimals."""
+    print with four decimals."""
     from vino_app.evaluate import main
 
     runs = {
@@ -237,4 +238,4 @@ def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
     main(["--table", str(tmp_path / "eval.json"), str(tmp_path / "cond.json"), "--columns", *columns])
     rows = capsys.readouterr().out.strip().splitlines()
     assert rows[0] == "| model | t2i background | t2i prompt@0.95 | t2i negative@0.95 |"
-    assert rows[2:] == ["| full | 1.00 | 0.440 | 0.640 |", "| noq | 0.25 | – | – |"]
+    assert rows[2:] == ["| full | 1.00 | 0.4400 | 0.6400 |", "| noq | 0.25 | – | – |"]

@@ -4,8 +4,8 @@ Draws held-out requests of every task (the evaluation split, never trained on), 
 `VinoPipeline` at the model's recommended settings (`defaults.json`), reads the outputs back with the world's
 pixel scorer and prints one table per task. `--ceiling` scores the expected outputs passed through the model's VAE
 alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--conditioning` prints the training loss
-with the prompt and with the negative prompt on t2i requests (how much the MMDiT uses the text), and with the long
-caption and with that caption after one word is swapped (which words it uses). `--compare A B C`
+with the prompt and with the negative prompt on t2i requests (how much the MMDiT uses the text), and what swapping
+one word of the long caption adds to it (which words it uses). `--compare A B C`
 prints the ablation table of several models (`--table a.json b.json` prints it from earlier `--json` results).
 """
 
@@ -150,9 +150,9 @@ def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
 @torch.no_grad()
 def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS) -> dict[str, dict[str, float]]:
     """How much the MMDiT uses the prompt, on held-out t2i requests: the flow-matching loss (as in training) of
-    the velocity at noise levels `s` with the prompt (`prompt@s`), the negative prompt (`negative@s`), the scene's
-    long caption (`long@s`) and that caption with the first shape's colour, kind or place swapped (`colour@s`,
-    `kind@s`, `place@s`). A word kind the MMDiT ignores costs nothing when swapped: `place@s` equals `long@s`."""
+    the velocity at noise levels `s` with the prompt (`prompt@s`), the negative prompt (`negative@s`) and the scene's
+    long caption (`long@s`), and the loss that swapping the first shape's colour, kind or place in that caption adds
+    (`swap_colour@s`, `swap_kind@s`, `swap_place@s`): zero for a word kind the MMDiT ignores."""
     request = pipe.prepare_request([], None, "t2i", 1, 64, 64, None, None)
 
     def measure(sample: WorldSample, i: int) -> dict[str, float]:
@@ -170,14 +170,16 @@ def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, s
             for name, condition in conditions.items():
                 velocity = pipe.predict_velocity(noisy, timestep, condition, [])
                 losses[f"{name}@{sigma}"] = torch.nn.functional.mse_loss(velocity, noise - x0).item()
+            for word in SWAPPED_WORDS:
+                losses[f"swap_{word}@{sigma}"] = losses.pop(f"{word}@{sigma}") - losses[f"long@{sigma}"]
         return losses
 
     return mean_scores(measure, ("t2i",), per_task, seed)
 
 
 def format_metric(name: str, value: float) -> str:
-    """Two decimals; three for losses (`name@sigma`), whose differences are small."""
-    return f"{value:.3f}" if "@" in name else f"{value:.2f}"
+    """Two decimals; four for losses (`name@sigma`), whose differences are small."""
+    return f"{value:.4f}" if "@" in name else f"{value:.2f}"
 
 
 def task_tables(results: dict[str, dict[str, float]]) -> str:
