@@ -142,7 +142,8 @@ def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
     elif word == "kind":
         first = replace(first, kind=str(rng.choice([k for k in KINDS if k != first.kind])))
     else:
-        row, col = free_cells(scene)[int(rng.integers(len(free_cells(scene))))]
+        free = free_cells(scene)
+        row, col = free[int(rng.integers(len(free)))]
         first = replace(first, x=float(CELL_CENTRES[col]), y=float(CELL_CENTRES[row]))
     return scene.with_shapes((first, *others))
 
