@@ -166,16 +166,16 @@ def test_a_fresh_training_folder_is_measured_without_a_settings_file(straight):
 
     assert not (straight[0] / "defaults.json").exists()
     conditioning = main(["--model", str(straight[0]), "--conditioning", "--per-task", "2"])[str(straight[0])]["t2i"]
-    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative", "long"))
+    assert conditioning["n"] == 2 and all(conditioning[f"{b}@0.95"] > 0 for b in ("prompt", "negative"))
     assert all(f"swap_{word}@0.95" in conditioning for word in ("colour", "kind", "place"))
     ceiling = main(["--model", str(straight[0]), "--ceiling", "--tasks", "t2i", "--per-task", "1"])[str(straight[0])]
     assert 0 < ceiling["t2i"]["psnr"] < 99
 
 
 def test_swapped_words_change_one_attribute_of_the_first_shape():
-    """`--conditioning` compares the long caption with captions where one word of the first shape is swapped: a colour
+    """`--conditioning` compares the prompt (a long caption) with captions where one word of the first shape is swapped: a colour
     or place no shape has, another kind; everything else and the other shapes' words stay."""
-    from vino_app.evaluate import swap_word
+    from vino_app.evaluate import swap_word, task_rng
     from vino_app.world.language import long_caption
 
     first, others = SCENE.shapes[0], SCENE.shapes[1:]
@@ -188,6 +188,8 @@ def test_swapped_words_change_one_attribute_of_the_first_shape():
             assert long_caption(scene) != long_caption(SCENE)
         assert changed["colour"].shapes[0].colour not in {s.colour for s in SCENE.shapes}
         assert changed["place"].shapes[0].cell not in {s.cell for s in SCENE.shapes}
+    rng = task_rng(1234, "t2i")  # the requests `--conditioning` measures: their prompt is the caption swapped from
+    assert all(s.prompt == long_caption(s.scenes[0]) for s in (make_sample(rng, "t2i", True, "eval") for _ in range(20)))
 
 
 def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):

@@ -5,7 +5,7 @@ Draws held-out requests of every task (the evaluation split, never trained on), 
 pixel scorer and prints one table per task. `--ceiling` scores the expected outputs passed through the model's VAE
 alone (encode, decode): what a perfect MMDiT could reach with that VAE. `--conditioning` prints the training loss
 with the prompt and with the negative prompt on t2i requests (how much the MMDiT uses the text), and what swapping
-one word of the long caption adds to it (which words it uses). `--compare A B C`
+one word of the prompt adds to it (which words it uses). `--compare A B C`
 prints the ablation table of several models (`--table a.json b.json` prints it from earlier `--json` results).
 """
 
@@ -151,18 +151,18 @@ def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
 @torch.no_grad()
 def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS) -> dict[str, dict[str, float]]:
     """How much the MMDiT uses the prompt, on held-out t2i requests: the flow-matching loss (as in training) of
-    the velocity at noise levels `s` with the prompt (`prompt@s`), the negative prompt (`negative@s`) and the scene's
-    long caption (`long@s`), and the loss that swapping the first shape's colour, kind or place in that caption adds
+    the velocity at noise levels `s` with the prompt (the scene's long caption, `prompt@s`) and with the negative
+    prompt (`negative@s`), and the loss that swapping the first shape's colour, kind or place in the prompt adds
     (`swap_colour@s`, `swap_kind@s`, `swap_place@s`): zero for a word kind the MMDiT ignores."""
     request = pipe.prepare_request([], None, "t2i", 1, 64, 64, None, None)
 
     def measure(sample: WorldSample, i: int) -> dict[str, float]:
         branches = cfg_branches(sample.prompt, default_negative_prompt(1), 0, False, False, 2.0, 1.0)
         scene, rng = sample.scenes[0], np.random.default_rng([seed, i])
-        captions = {"long": long_caption(scene)} | {word: long_caption(swap_word(scene, word, rng)) for word in SWAPPED_WORDS}
         conditions = {"prompt": pipe.encode_branch(branches[0], request), "negative": pipe.encode_branch(branches[1], request)}
-        for name, caption in captions.items():
-            conditions[name] = pipe.encode_branch(replace(branches[0], text=caption), request)
+        for word in SWAPPED_WORDS:
+            swapped = replace(branches[0], text=long_caption(swap_word(scene, word, rng)))
+            conditions[word] = pipe.encode_branch(swapped, request)
         x0 = target_latents(pipe, sample)
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed + i))
         losses = {}
@@ -172,7 +172,7 @@ def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, s
                 velocity = pipe.predict_velocity(noisy, timestep, condition, [])
                 losses[f"{name}@{sigma}"] = torch.nn.functional.mse_loss(velocity, noise - x0).item()
             for word in SWAPPED_WORDS:
-                losses[f"swap_{word}@{sigma}"] = losses.pop(f"{word}@{sigma}") - losses[f"long@{sigma}"]
+                losses[f"swap_{word}@{sigma}"] = losses.pop(f"{word}@{sigma}") - losses[f"prompt@{sigma}"]
         return losses
 
     return mean_scores(measure, ("t2i",), per_task, seed)
