@@ -14,6 +14,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from vino_app.world.language import place_phrase
 from vino_app.world.model import WorldModelConfig
 from vino_app.world.samples import EVALUATED_TASKS, MAKERS, WorldSample, is_held_out, make_sample
 from vino_app.world.scene import Motion, Scene, Shape, animate, render, render_video
@@ -84,6 +85,7 @@ def test_every_task_has_its_references_and_perfect_truth_scores():
     rng = np.random.default_rng(0)
     expected = {  # (images, video, frames)
         "t2i": ({0}, False, 1),
+        "t2i_single": ({0}, False, 1),
         "t2v": ({0}, False, 9),
         "ti2i": ({1}, False, 1),
         "ti2i_base": ({2}, False, 1),
@@ -112,6 +114,24 @@ def test_evaluation_split_is_disjoint_and_captions_long_and_short():
     assert not any(is_held_out(s) for s in train) and all(is_held_out(s) for s in held)
     lengths = Counter("background" in s.prompt for s in train)
     assert lengths[True] and lengths[False]
+
+
+def test_single_shape_curriculum_opens_stage_two_with_one_shape_long_captions():
+    from vino_app.train import recipe, stage_at
+
+    stages = recipe((0.1, 0.4, 0.5), single_shapes=0.5)
+    assert [stage_at(stages, step, 100).name for step in (5, 15, 35, 60)] == [
+        "1 align (queries + connectors)", "2 joint, single shapes", "2 joint (+ MMDiT)", "3 all tasks"
+    ]  # fmt: skip
+    assert [s.name for s in recipe((0.1, 0.4, 0.5))] == [s.name for s in stages]  # the paper's recipe: no steps in it
+    assert stage_at(recipe((0.1, 0.4, 0.5)), 15, 100).name == "2 joint (+ MMDiT)"
+    single = stages[1]
+    assert single.train_transformer and single.long_only
+    rng = np.random.default_rng(0)
+    samples = [make_sample(rng, "t2i_single", long=True) for _ in range(20)]
+    assert all(s.task == "t2i" and len(s.scenes[0].shapes) == 1 and "background" in s.prompt for s in samples)
+    assert len({s.scenes[0].shapes[0].cell for s in samples}) > 3  # places vary, and the caption names them
+    assert all(place_phrase(s.scenes[0].shapes[0]) in s.prompt for s in samples)
 
 
 TINY = WorldModelConfig(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -93,8 +94,9 @@ def _video(task: str, prompt: str, scene: Scene, motion: Motion, images=(), vide
 # ---------------------------------------------------------------------------------------------- text only
 
 
-def make_t2i(rng: np.random.Generator, long: bool) -> WorldSample:
-    scene = random_scene(rng, _count(rng))
+def make_t2i(rng: np.random.Generator, long: bool, count: int | None = None) -> WorldSample:
+    """A scene of `count` shapes (1-3 at random when None) and its caption."""
+    scene = random_scene(rng, count or _count(rng))
     prompt = long_caption(scene) if long else short_caption(scene)
     return _still("t2i", prompt, scene, edited=tuple(range(len(scene.shapes))))
 
@@ -218,6 +220,7 @@ def make_tiv2v(rng: np.random.Generator, long: bool = False) -> WorldSample:
 
 MAKERS: dict[str, Callable[[np.random.Generator, bool], WorldSample]] = {
     "t2i": make_t2i,
+    "t2i_single": partial(make_t2i, count=1),  # a t2i sample of one shape (the single-shape curriculum)
     "t2v": make_t2v,
     "ti2i": make_ti2i,
     "ti2i_base": make_ti2i_base,
