@@ -116,15 +116,17 @@ def test_evaluation_split_is_disjoint_and_captions_long_and_short():
     assert lengths[True] and lengths[False]
 
 
-def test_single_shape_curriculum_opens_stage_two_with_one_shape_long_captions():
-    from vino_app.train import recipe, stage_at
+def test_single_shape_curriculum_opens_stage_two_with_one_shape_long_captions(capsys):
+    from vino_app.train import parse_args, recipe, stage_at
 
     stages = recipe((0.1, 0.4, 0.5), single_shapes=0.5)
     assert [stage_at(stages, step, 100).name for step in (5, 15, 35, 60)] == [
         "1 align (queries + connectors)", "2 joint, single shapes", "2 joint (+ MMDiT)", "3 all tasks"
     ]  # fmt: skip
-    assert [s.name for s in recipe((0.1, 0.4, 0.5))] == [s.name for s in stages]  # the paper's recipe: no steps in it
-    assert stage_at(recipe((0.1, 0.4, 0.5)), 15, 100).name == "2 joint (+ MMDiT)"
+    assert stage_at(recipe((0.1, 0.4, 0.5)), 15, 100).name == "2 joint (+ MMDiT)"  # off: the paper's recipe
+    with pytest.raises(SystemExit):
+        parse_args(["--single-shapes", "1.5"])
+    assert "--single-shapes 1.5" in capsys.readouterr().err
     single = stages[1]
     assert single.train_transformer and single.long_only
     rng = np.random.default_rng(0)

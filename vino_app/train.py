@@ -4,7 +4,8 @@
 2. VINO's progressive recipe on the engine's own modules (`VinoPipeline.encode_branch`, `encode_references`,
    `predict_velocity`, i.e. the condition encoder and `VinoTransformer3DModel.forward` with reference latents):
    stage 1 trains the queries and connectors on long captions with image reconstruction as a proxy task; stage 2
-   adds the MMDiT, with long and short captions; stage 3 mixes every task with an image-selection proxy task.
+   adds the MMDiT, with long and short captions (`--single-shapes` opens it with one-shape scenes, a curriculum
+   that is off by default); stage 3 mixes every task with an image-selection proxy task.
    Flow matching (x_t = (1 - s) x_0 + s e, timestep s * 999, target velocity e - x_0), condition dropout per
    modality as the pipeline's CFG branches drop them, AdamW, EMA, gradient clipping, resumable checkpoints.
 
@@ -339,7 +340,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--save-every", type=int, default=25)
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.single_shapes <= 1.0:
+        parser.error(f"--single-shapes {args.single_shapes}: a share of stage 2's steps, from 0 (off) to 1")
+    return args
 
 
 def main(argv=None) -> Path:
