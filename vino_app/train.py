@@ -32,7 +32,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
 from PIL import Image
 
-from .checkpoint import save_checkpoint
+from .checkpoint import ENCODER_PREFIX, TRANSFORMER_PREFIX, read_checkpoint, save_checkpoint, sub_state_dict
 from .export import save_mp4
 from .media import to_model_pixels
 from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
@@ -252,6 +252,13 @@ def load_training_state(path: Path, pipe, optimizer, scheduler, ema) -> int:
     return state["step"]
 
 
+def load_weights(path: Path, pipe: VinoPipeline) -> None:
+    """Start from a trained model's `vino.ckpt` (MMDiT, queries and connectors) in place of fresh weights."""
+    state = read_checkpoint(path)
+    pipe.transformer.load_state_dict(sub_state_dict(state, TRANSFORMER_PREFIX))
+    pipe.condition_encoder.load_state_dict(sub_state_dict(state, ENCODER_PREFIX), strict=False)
+
+
 def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> VinoPipeline:
     """Stages 1-3; writes a resumable state every `save_every` steps and `root/vino.ckpt` (the EMA weights)
     whenever it stops: after the last step or at `--until`."""
@@ -260,6 +267,8 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
     vae = AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae")
     pipe = assemble_pipeline(root, config, args.seed, vae).to(accelerator.device)
     write_transformer_config(root, pipe.transformer)
+    if args.init_from:
+        load_weights(args.init_from / "vino.ckpt", pipe)
     heads, transformer_params = trainable_parameters(pipe)
     parameters = heads + transformer_params
     optimizer = torch.optim.AdamW(parameters, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
@@ -335,6 +344,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vae-batch", type=int, default=8)
     parser.add_argument("--vae-lr", type=float, default=1e-3)
     parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="a warm restart: start from this model folder's weights (with its qwen/, VAE and world.json) with a new "
+        "optimizer and learning-rate schedule over --steps",
+    )
     parser.add_argument("--no-queries", action="store_true", help="ablation: no learnable query tokens")
     parser.add_argument("--no-boundary-tokens", action="store_true", help="ablation: no start/end tokens in the latent stream")
     parser.add_argument("--save-every", type=int, default=25)
@@ -358,14 +373,19 @@ def main(argv=None) -> Path:
     config = WorldModelConfig(
         num_queries=0 if args.no_queries else WorldModelConfig.num_queries, boundary_tokens=not args.no_boundary_tokens
     )
+    source = args.init_from or args.reuse_vae_from
+    if args.init_from and not (args.init_from / "vino.ckpt").is_file():
+        raise SystemExit(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder")
+    if args.init_from and not config_path.is_file():
+        config = WorldModelConfig.load(args.init_from / CONFIG_FILE)
     if config_path.is_file():
         config = WorldModelConfig.load(config_path)
     root.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         config.save(config_path)
-        if args.reuse_vae_from and not (root / "qwen").is_dir():
-            shutil.copytree(args.reuse_vae_from / "qwen", root / "qwen")
-            shutil.copytree(args.reuse_vae_from / "hunyuan" / "vae", root / "hunyuan" / "vae")
+        if source and not (root / "qwen").is_dir():
+            shutil.copytree(source / "qwen", root / "qwen")
+            shutil.copytree(source / "hunyuan" / "vae", root / "hunyuan" / "vae")
         if not (root / "qwen").is_dir():
             build_world_qwen(root / "qwen", config, args.seed)
     accelerator.wait_for_everyone()
