@@ -68,8 +68,8 @@ def test_shipped_vae_keeps_colours_places_and_motion(world_pipe):
 
 @pytest.mark.parametrize("background", ["white", "gray", "black"])
 def test_generations_take_the_background_the_prompt_names(world_pipe, background):
-    """What the shipped MMDiT has learned from the text so far: the background (shapes' colours and places not
-    yet; docs/demo-model.md). Several shapes, places and seeds per background."""
+    """What the shipped MMDiT has learned best from the text: the background, on every request (shapes' colours on
+    part of them, the next test; kinds and places not yet; docs/demo-model.md). Several shapes, places and seeds."""
     prompts = [
         f"A big red circle in the center, on a {background} background.",
         f"A small blue square at the top left and a big green triangle on the right, on a {background} background.",
@@ -79,12 +79,13 @@ def test_generations_take_the_background_the_prompt_names(world_pipe, background
 
 
 @pytest.mark.parametrize(
-    ("colour", "background"), [("yellow", "white"), ("orange", "gray"), ("red", "black"), ("blue", "gray")]
+    ("colour", "background"), [("orange", "white"), ("yellow", "gray"), ("orange", "black"), ("blue", "gray")]
 )
 def test_generations_take_the_colour_the_prompt_names(world_pipe, colour, background):
-    """Fixed requests whose shape colour the shipped MMDiT gets on every seed (a sweep of colours and backgrounds
-    picked them; on held-out requests 0.62 of single shapes come out in their colour, docs/demo-model.md): a guard
-    against regressions in the prompt, the encoder or the sampler, not a measure. Places are not learned yet."""
+    """Fixed requests whose shape colour the shipped MMDiT gets on every seed (a sweep of the 6 colours x 3
+    backgrounds, seeds 0-2, picked them from the 7 pairs right on all three; on two draws of 64 held-out requests
+    0.62 and 0.45 of single shapes come out in their colour, docs/demo-model.md): a guard against regressions in the
+    prompt, the encoder or the sampler, not a measure. Places are not learned yet."""
     prompt = f"A big {colour} circle in the center, on a {background} background."
     for seed in range(3):
         _, found = detect(generate(world_pipe, prompt, seed=seed)[0])

@@ -12,7 +12,8 @@
 The same command runs on CPU, on a GPU, under `accelerate launch` on several GPUs, and under
 `torchrun --nproc_per_node N` on N CPU processes (gloo). Each process draws its own samples; gradients are averaged
 in one all-reduce. Everything is drawn from `--seed`, the step number and the process index, so a resumed run
-continues exactly as an uninterrupted one.
+continues exactly as an uninterrupted one. `--init-from` starts a new run (optimizer, schedule, EMA) from a trained
+model folder's weights: a warm restart when the resumable state of a run is gone.
 """
 
 from __future__ import annotations
