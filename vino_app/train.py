@@ -371,25 +371,25 @@ def main(argv=None) -> Path:
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     root = args.out
     config_path = root / CONFIG_FILE
-    config = WorldModelConfig(
-        num_queries=0 if args.no_queries else WorldModelConfig.num_queries, boundary_tokens=not args.no_boundary_tokens
-    )
     source = args.init_from or args.reuse_vae_from
     if args.init_from and not (args.init_from / "vino.ckpt").is_file():
         raise SystemExit(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder")
-    if args.init_from and not config_path.is_file():
-        config = WorldModelConfig.load(args.init_from / CONFIG_FILE)
-    if config_path.is_file():
-        config = WorldModelConfig.load(config_path)
-    root.mkdir(parents=True, exist_ok=True)
+    # The main process settles the folder (sizes, VLM, VAE); the others read it after the barrier, never mid-write.
     if accelerator.is_main_process:
-        config.save(config_path)
+        root.mkdir(parents=True, exist_ok=True)
+        if not config_path.is_file():
+            if args.init_from:
+                shutil.copyfile(args.init_from / CONFIG_FILE, config_path)
+            else:
+                queries = 0 if args.no_queries else WorldModelConfig.num_queries
+                WorldModelConfig(num_queries=queries, boundary_tokens=not args.no_boundary_tokens).save(config_path)
         if source and not (root / "qwen").is_dir():
             shutil.copytree(source / "qwen", root / "qwen")
             shutil.copytree(source / "hunyuan" / "vae", root / "hunyuan" / "vae")
         if not (root / "qwen").is_dir():
-            build_world_qwen(root / "qwen", config, args.seed)
+            build_world_qwen(root / "qwen", WorldModelConfig.load(config_path), args.seed)
     accelerator.wait_for_everyone()
+    config = WorldModelConfig.load(config_path)
     train_vae(root, config, args, accelerator)
     train_vino(root, config, args, accelerator)
     return root
