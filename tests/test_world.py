@@ -175,10 +175,11 @@ def test_training_runs_all_stages_and_resumes_identically(straight, tmp_path):
     assert any(not torch.equal(interrupted["transformer"][k], v) for k, v in resumed["transformer"].items())
 
 
-def test_a_warm_restart_starts_from_the_trained_weights(straight, tmp_path):
+def test_a_warm_restart_starts_from_the_trained_weights(straight, tmp_path, capsys):
     """`--init-from` copies the model folder's VLM, VAE and sizes and starts from its EMA weights: with no steps the
-    weights come back unchanged; with steps, the new run trains them."""
+    weights come back unchanged; with steps, the new run trains them. A folder without weights is refused."""
     from vino_app.checkpoint import read_checkpoint
+    from vino_app.train import parse_args
 
     source = read_checkpoint(straight[0] / "vino.ckpt")
     for steps, changed in (("0", False), ("2", True)):
@@ -188,6 +189,9 @@ def test_a_warm_restart_starts_from_the_trained_weights(straight, tmp_path):
         warm = read_checkpoint(root / "vino.ckpt")
         assert warm.keys() == source.keys()
         assert any(not torch.equal(warm[k], v) for k, v in source.items()) == changed
+    with pytest.raises(SystemExit):
+        parse_args(["--init-from", str(tmp_path)])  # a folder with no trained weights
+    assert f"--init-from {tmp_path}: no vino.ckpt there" in capsys.readouterr().err
 
 
 def test_trained_tiny_model_loads_through_the_public_path(straight):
@@ -242,7 +246,7 @@ def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vino_app.train", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    worker_errors = "\n".join(line for line in result.stderr.splitlines() if "[rank1]" in line)  # torchrun shows rank 0's last
+    worker_errors = "\n".join(line for line in result.stderr.splitlines() if "[rank1]" in line)  # torchrun ends with rank 0's
     assert result.returncode == 0, worker_errors[-3000:] + "\n" + result.stderr[-3000:]
     state = torch.load(root / "training" / "state.pt", weights_only=False)
     assert state["step"] == 4 and (root / "vino.ckpt").is_file()

@@ -359,6 +359,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.single_shapes <= 1.0:
         parser.error(f"--single-shapes {args.single_shapes}: a share of stage 2's steps, from 0 (off) to 1")
+    if args.init_from and not (args.init_from / "vino.ckpt").is_file():
+        parser.error(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder such as models/vino-world")
     return args
 
 
@@ -372,8 +374,6 @@ def main(argv=None) -> Path:
     root = args.out
     config_path = root / CONFIG_FILE
     source = args.init_from or args.reuse_vae_from
-    if args.init_from and not (args.init_from / "vino.ckpt").is_file():
-        raise SystemExit(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder")
     # The main process settles the folder (sizes, VLM, VAE); the others read it after the barrier, never mid-write.
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
