@@ -82,9 +82,9 @@ def test_generations_take_the_background_the_prompt_names(world_pipe, background
     ("colour", "background"), [("orange", "white"), ("yellow", "gray"), ("orange", "black"), ("blue", "gray")]
 )
 def test_generations_take_the_colour_the_prompt_names(world_pipe, colour, background):
-    """Fixed requests whose shape colour the shipped MMDiT gets on every seed (a sweep of the 6 colours x 3
-    backgrounds, seeds 0-2, picked them from the 7 pairs right on all three; on two draws of 64 held-out requests
-    0.62 and 0.45 of single shapes come out in their colour, docs/demo-model.md): a guard against regressions in the
+    """Fixed requests whose shape colour the shipped MMDiT gets on every seed (a scratch loop, not kept, over the 6
+    colours x 3 backgrounds and seeds 0-2 found 7 pairs right on all three; on two draws of 64 held-out requests 0.62
+    and 0.45 of single shapes come out in their colour, docs/demo-model.md): a guard against regressions in the
     prompt, the encoder or the sampler, not a measure. Places are not learned yet."""
     prompt = f"A big {colour} circle in the center, on a {background} background."
     for seed in range(3):

@@ -34,6 +34,7 @@ from diffusers.training_utils import EMAModel, compute_density_for_timestep_samp
 from PIL import Image
 
 from .checkpoint import ENCODER_PREFIX, TRANSFORMER_PREFIX, read_checkpoint, save_checkpoint, sub_state_dict
+from .errors import CheckpointError
 from .export import save_mp4
 from .media import to_model_pixels
 from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
@@ -257,7 +258,10 @@ def load_weights(path: Path, pipe: VinoPipeline) -> None:
     """Start from a trained model's `vino.ckpt` (MMDiT, queries and connectors) in place of fresh weights."""
     state = read_checkpoint(path)
     pipe.transformer.load_state_dict(sub_state_dict(state, TRANSFORMER_PREFIX))
-    pipe.condition_encoder.load_state_dict(sub_state_dict(state, ENCODER_PREFIX), strict=False)
+    result = pipe.condition_encoder.load_state_dict(sub_state_dict(state, ENCODER_PREFIX), strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("mm_encoder.")]  # the frozen VLM is not in it
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"'{path}' does not fit the encoder of this model's sizes (missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
 
 
 def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> VinoPipeline:
