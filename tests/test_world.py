@@ -284,3 +284,19 @@ def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
     rows = capsys.readouterr().out.strip().splitlines()
     assert rows[0] == "| model | t2i background | t2i prompt@0.95 | t2i negative@0.95 |"
     assert rows[2:] == ["| full | 1.00 | 0.4400 | 0.6400 |", "| noq | 0.25 | – | – |"]
+
+
+def test_sampler_settings_from_the_command_line_replace_the_settings_file_in_every_task(tmp_path, monkeypatch):
+    """`evaluate --guidance-scale 7 --shift 4` (sampler sweeps) evaluates every task at those settings and keeps the
+    file's other ones (its sampler steps here)."""
+    import vino_app.evaluate as evaluate_module
+
+    settings = {task: {"num_inference_steps": 20, "guidance_scale": 4.0, "image_guidance_scale": 1.5, "shift": 2.0} for task in ("t2i", "ti2i")}
+    (tmp_path / "defaults.json").write_text(json.dumps(settings))
+    used = {}
+    monkeypatch.setattr(evaluate_module, "load_world_pipeline", lambda root: None)
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda pipe, defaults, *rest: used.update(defaults) or {})
+    evaluate_module.main(["--model", str(tmp_path), "--guidance-scale", "7", "--shift", "4"])
+    assert {task: evaluate_module.call_settings(used, task) for task in settings} == {
+        task: {"num_inference_steps": 20, "guidance_scale": 7.0, "image_guidance_scale": 1.5, "shift": 4.0} for task in settings
+    }

@@ -44,6 +44,13 @@ def call_settings(defaults: dict, task: str) -> dict:
     return {k: defaults[task][k] for k in keys}
 
 
+def override_settings(defaults: dict, **overrides: float | int | None) -> dict:
+    """`defaults` with the given sampler settings (`guidance_scale`, `shift`, `num_inference_steps`, ...) replaced in
+    every task; `None` keeps a task's own value."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return {task: {**settings, **given} for task, settings in defaults.items()}
+
+
 def generate(pipe: VinoPipeline, sample: WorldSample, settings: dict, seed: int, workdir: Path) -> np.ndarray:
     """The model's output `[F, 64, 64, 3]` for one request (a reference video goes through an MP4 file)."""
     video = str(save_mp4(sample.video, workdir / "reference.mp4")) if sample.video is not None else None
@@ -228,6 +235,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--examples", type=Path, help="save the first request of each task here (PNG strips, GIF, MP4)")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--guidance-scale", type=float, help="text CFG of every task instead of the settings file's")
+    parser.add_argument("--shift", type=float, help="sampler shift of every task instead of the settings file's")
+    parser.add_argument("--inference-steps", type=int, help="sampler steps of every task instead of the settings file's")
     parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
     parser.add_argument("--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead")
     parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)")
@@ -248,7 +258,12 @@ def main(argv=None) -> dict:
         elif args.ceiling:
             results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
         else:
-            defaults = json.loads((args.defaults or root / DEFAULTS_FILE).read_text())
+            defaults = override_settings(
+                json.loads((args.defaults or root / DEFAULTS_FILE).read_text()),
+                guidance_scale=args.guidance_scale,
+                shift=args.shift,
+                num_inference_steps=args.inference_steps,
+            )
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
         print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
     if len(models) > 1:
