@@ -6,6 +6,7 @@ Parameter names follow `vino.ckpt` (`mm_encoder.metaquery`, `mm_encoder.connecto
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,17 @@ from .prompt import VIDEO_PAD, VISION_END, VISION_START
 VLM_VIDEO_FRAMES = 8
 VLM_VIDEO_MIN_PIXELS = 256 * 32 * 32
 VLM_VIDEO_MAX_PIXELS = 16384 * 32 * 32
+
+
+class _ReleaseVideoBudgetNotice(logging.Filter):
+    """Drops qwen-vl-utils' warning that `VLM_VIDEO_MAX_PIXELS` exceeds its per-frame limit: it caps the budget to
+    that limit, in the release too, and would otherwise warn on every request with a video."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("The given max_pixels[")
+
+
+_RELEASE_VIDEO_BUDGET_NOTICE = _ReleaseVideoBudgetNotice()
 
 
 class VinoConnector(nn.Module):
@@ -170,6 +182,7 @@ def read_vlm_video(video_path: str) -> VlmVideo:
     from qwen_vl_utils import fetch_video
 
     use_pyav_for_qwen_vl_utils()
+    logging.getLogger("qwen_vl_utils.vision_process").addFilter(_RELEASE_VIDEO_BUDGET_NOTICE)
     ele = {
         "video": str(video_path),
         "nframes": VLM_VIDEO_FRAMES,
