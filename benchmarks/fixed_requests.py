@@ -41,11 +41,11 @@ def main(argv=None) -> None:
     settings = call_settings(json.loads((args.model / DEFAULTS_FILE).read_text()), "t2i")
     image = lambda prompt, seed: pipe(prompt, height=64, width=64, seed=seed, **settings).frames[0]  # noqa: E731
 
-    colours = {
-        (colour, background): sum(colour in {d.colour for d in detect(image(colour_prompt(colour, background), seed))[1]} for seed in range(args.seeds))
-        for colour in COLOURS
-        for background in BACKGROUNDS
-    }
+    colours = {}
+    for colour in COLOURS:
+        for background in BACKGROUNDS:
+            found = [detect(image(colour_prompt(colour, background), seed))[1] for seed in range(args.seeds)]
+            colours[colour, background] = sum(colour in {d.colour for d in shapes} for shapes in found)
     places = {}
     for cell, prompt in place_prompts():
         centres = [colour_centre(image(prompt, seed), SHAPE[1]) for seed in range(args.seeds)]

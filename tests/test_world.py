@@ -300,3 +300,5 @@ def test_sampler_settings_from_the_command_line_replace_the_settings_file_in_eve
     assert {task: evaluate_module.call_settings(used, task) for task in settings} == {
         task: {"num_inference_steps": 20, "guidance_scale": 7.0, "image_guidance_scale": 1.5, "shift": 4.0} for task in settings
     }
+    with pytest.raises(SystemExit):  # the loss measures do not sample: a sampler setting there is a mistake
+        evaluate_module.main(["--model", str(tmp_path), "--conditioning", "--shift", "4"])

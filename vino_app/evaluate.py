@@ -243,6 +243,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)")
     parser.add_argument("--columns", nargs="+", metavar="TASK.METRIC", help="the ablation table's columns (default: headlines)")
     args = parser.parse_args(argv)
+    overrides = dict(guidance_scale=args.guidance_scale, shift=args.shift, num_inference_steps=args.inference_steps)
+    if (args.conditioning or args.ceiling) and any(v is not None for v in overrides.values()):
+        parser.error("--guidance-scale, --shift and --inference-steps set the sampler of generations; --conditioning and --ceiling do not sample")
     if args.table:
         results = merge_results([json.loads(path.read_text()) for path in args.table])
         print(comparison_table(results, args.columns))
@@ -258,12 +261,7 @@ def main(argv=None) -> dict:
         elif args.ceiling:
             results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
         else:
-            defaults = override_settings(
-                json.loads((args.defaults or root / DEFAULTS_FILE).read_text()),
-                guidance_scale=args.guidance_scale,
-                shift=args.shift,
-                num_inference_steps=args.inference_steps,
-            )
+            defaults = override_settings(json.loads((args.defaults or root / DEFAULTS_FILE).read_text()), **overrides)
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
         print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
     if len(models) > 1:
