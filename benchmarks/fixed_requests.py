@@ -6,7 +6,7 @@ fixed-request tests (`tests/test_demo_model.py`).
 Colours: "A big <colour> circle in the center, on a <background> background." for the 6 colours x 3 backgrounds,
 right when a shape of that colour is detected (`scoring.detect`). Places: `place_following`'s big red square on
 white in each of the 9 places, right when its red centre lies in the named grid cell. Generated through the public
-pipeline at the model's t2i defaults. Prints, per request, on how many seeds it came out right, and the requests
+pipeline at the t2i settings of `--defaults` (the shipped model's `defaults.json` unless given). Prints, per request, on how many seeds it came out right, and the requests
 right on all of them.
 """
 
@@ -32,13 +32,14 @@ def colour_prompt(colour: str, background: str) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=demo_model_dir())
+    parser.add_argument("--defaults", type=Path, default=demo_model_dir() / DEFAULTS_FILE)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = load_world_pipeline(args.model)
-    settings = call_settings(json.loads((args.model / DEFAULTS_FILE).read_text()), "t2i")
+    settings = call_settings(json.loads(args.defaults.read_text()), "t2i")
     image = lambda prompt, seed: pipe(prompt, height=64, width=64, seed=seed, **settings).frames[0]  # noqa: E731
 
     colours = {}

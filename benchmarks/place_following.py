@@ -11,6 +11,9 @@ weighted by how red they are). Prints per model:
 - `spread`: the centres' RMS distance (px) from their mean within a seed, averaged over seeds. A model that
   ignores the place words puts the square where the noise says, the same for all 9 prompts of a seed: about 0.
   Centres exactly on the 9 cells' centres give 23.1 px.
+- `down` / `across`: how much lower the squares named in the bottom row land than those named in the top row, and
+  how much further right those named in the right column land than those in the left column (px, mean centres
+  within a seed; the range over seeds). Exactly on the cells: 40 px; a model that ignores the words: about 0.
 """
 
 from __future__ import annotations
@@ -52,19 +55,35 @@ def colour_centre(image: np.ndarray, colour: str) -> tuple[float, float] | None:
 def place_following(model: Path, defaults: dict, seeds: int) -> dict[str, float]:
     pipe = load_world_pipeline(model)
     settings = call_settings(defaults, "t2i")
-    right, spreads = [], []
+    right, spreads, down, across = [], [], [], []
     for seed in range(seeds):
-        centres = []
+        centres = {}
         for cell, prompt in place_prompts():
             frame = pipe(prompt, height=64, width=64, seed=seed, **settings).frames[0]
             centre = colour_centre(frame, SHAPE[1])
             right.append(centre is not None and cell_of(*centre) == cell)
             if centre is not None:
-                centres.append(centre)
+                centres[cell] = centre
         if len(centres) > 1:
-            points = np.array(centres)
+            points = np.array(list(centres.values()))
             spreads.append(float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean())))
-    return {"right": float(np.mean(right)), "spread": float(np.mean(spreads)) if spreads else float("nan"), "n": len(right)}
+        down.append(separation(centres, axis=1))
+        across.append(separation(centres, axis=0))
+    return {
+        "right": float(np.mean(right)),
+        "spread": float(np.mean(spreads)) if spreads else float("nan"),
+        "down": (float(np.nanmin(down)), float(np.nanmax(down))),
+        "across": (float(np.nanmin(across)), float(np.nanmax(across))),
+        "n": len(right),
+    }
+
+
+def separation(centres: dict[tuple[int, int], tuple[float, float]], axis: int) -> float:
+    """Mean centre coordinate (`axis` 1: y, 0: x) of the squares named in the last row / column minus that of the
+    first row / column; NaN when one side has no square."""
+    line = lambda cell: cell[0] if axis == 1 else cell[1]  # noqa: E731
+    sides = [[centres[c][axis] for c in centres if line(c) == index] for index in (0, 2)]
+    return float(np.mean(sides[1]) - np.mean(sides[0])) if all(sides) else float("nan")
 
 
 def main(argv=None) -> None:
@@ -77,11 +96,12 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     defaults = json.loads(args.defaults.read_text())
-    print("| model | right (chance 0.11) | spread px (0 = ignores places, 23.1 = on the cells) | n |")
-    print("|---|---|---|---|")
+    print("| model | right (chance 0.11) | spread px (0 = ignores places, 23.1 = on the cells) | down px | across px | n |")
+    print("|---|---|---|---|---|---|")
     for model in args.models:
         r = place_following(model, defaults, args.seeds)
-        print(f"| {model} | {r['right']:.2f} | {r['spread']:.1f} | {r['n']} |", flush=True)
+        span = lambda pair: f"{pair[0]:.1f} to {pair[1]:.1f}"  # noqa: E731
+        print(f"| {model} | {r['right']:.2f} | {r['spread']:.1f} | {span(r['down'])} | {span(r['across'])} | {r['n']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -94,9 +94,9 @@ def test_generations_take_the_colour_the_prompt_names(world_pipe, colour, backgr
 
 def test_generations_put_the_shape_at_the_top_or_bottom_the_prompt_names(world_pipe):
     """A big red square on white named at the top left / top / top right lands higher than named at the bottom ones,
-    by at least 8 px on average, on each of seeds 0-2 (the shipped model: 39-42 px; the 12 000-step one placed them
-    alike: -1.3 and 0.5 px on seeds 0 and 1). The share in the exact named cell is lower (0.44,
-    `benchmarks.place_following`), and left / right differ by only 2-8 px, so only up / down is held here."""
+    by at least 8 px on average, on each of seeds 0-2 (`python -m benchmarks.place_following`, its `down` column: the
+    shipped model 39-42 px, the 12 000-step one -1.3 to 0.5 px). The share in the exact named cell is lower (0.44),
+    and left / right differ by only 2-8 px (`across`), so only up / down is held here."""
     from benchmarks.place_following import SHAPE, colour_centre, place_prompts
 
     rows = {row: [prompt for (r, _), prompt in place_prompts() if r == row] for row in (0, 2)}
