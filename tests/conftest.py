@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The in-process apps get an upload cache of their own: a studio running beside the tests keeps its files.
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="vino-tests-gradio-")
 
 from vino_app import VinoPipeline  # noqa: E402
 from vino_app.export import save_mp4  # noqa: E402

@@ -1,6 +1,6 @@
 """The studio in a real browser: the app command as a subprocess on the tiny model, driven by headless Chromium
-through Playwright. Also writes the docs screenshots (`docs/screenshots/*.png`; elsewhere with
-`VINO_SCREENSHOT_DIR=/path`).
+through Playwright. It takes the docs screenshots too, into a temporary folder unless asked for them on purpose:
+`VINO_SCREENSHOT_DIR=docs/screenshots python -m pytest tests/test_browser.py` regenerates `docs/screenshots/*.png`.
 
 Chromium is Debian's (`apt-get install chromium`, which `.ci/run` does); `playwright install` is never needed. Without
 a Chromium binary the tests are skipped, except under `CI=true`, where a missing browser fails them.
@@ -24,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
-SHOTS = Path(os.environ.get("VINO_SCREENSHOT_DIR", REPO / "docs" / "screenshots"))  # the docs' screenshots
+SHOTS = Path(os.environ.get("VINO_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="vino-screenshots-"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START_TIMEOUT_S = 120
 RUN_TIMEOUT_MS = 90_000  # one generation or one CFG grid on the tiny model
