@@ -1,8 +1,9 @@
-"""One process of the context-parallel test (tests/test_parallel.py runs it under `torchrun`): the tiny set's
-requests through the Python API, one through the CLI's `--parallel`, and ring attention on CPU. The main process
-writes `results.npz` (frames and final latents per case) and `checks.json`.
+"""One process of tests/test_parallel.py's `torchrun` run: the tiny set's requests through the Python API with
+context parallelism, one through the CLI's `--parallel`, a task file shared out by the CLI (no `--parallel`), and
+ring attention on CPU. The main process writes `results.npz` (frames and final latents per case) and
+`checks.json`; the CLI writes under `cli/` and `split/`.
 
-usage: parallel_worker.py TINY_ROOT IMAGE VIDEO OUT_DIR
+usage: parallel_worker.py TINY_ROOT IMAGE VIDEO TASK_FILE OUT_DIR
 """
 
 from __future__ import annotations
@@ -32,8 +33,16 @@ def cases(image: str, video: str) -> dict[str, dict]:
     }
 
 
+def cli_flags(root: Path, out: Path) -> list[str]:
+    """The CLI's model, size and sampler flags for the tiny set, writing into `out`."""
+    flags = ["--checkpoint", str(root / "vino.ckpt"), "--vlm", str(root / "qwen"), "--base", str(root / "hunyuan")]
+    return flags + ["--profile", "cpu", "--steps", str(STEPS), "--area", str(AREA), "--output-dir", str(out)]
+
+
 def load(root: Path) -> VinoPipeline:
-    pipe = VinoPipeline.from_pretrained(root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu")
+    pipe = VinoPipeline.from_pretrained(
+        root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu"
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -70,7 +79,7 @@ def ring_on_cpu(root: Path) -> dict[str, str]:
     return {"ours": ours, "library": library}
 
 
-def main(root: str, image: str, video: str, out: str) -> None:
+def main(root: str, image: str, video: str, task_file: str, out: str) -> None:
     root, out = Path(root), Path(out)
     state = process_state()
     pipe = load(root)
@@ -78,14 +87,14 @@ def main(root: str, image: str, video: str, out: str) -> None:
     arrays = {}
     for name, case in cases(image, video).items():
         arrays[f"{name}_frames"], arrays[f"{name}_latents"] = run_case(pipe, case)
-    flags = ["--checkpoint", str(root / "vino.ckpt"), "--vlm", str(root / "qwen"), "--base", str(root / "hunyuan")]
-    flags += ["--profile", "cpu", "--steps", str(STEPS), "--area", str(AREA), "--output-dir", str(out / "cli")]
-    flags += ["--seed", str(T2I_SEED), "--parallel", "ulysses", "--degree", str(state.num_processes)]
-    code = cli_main(["generate", "--prompt", cases(image, video)["t2i"]["prompt"], *flags])
+    parallel = ["--seed", str(T2I_SEED), "--parallel", "ulysses", "--degree", str(state.num_processes)]
+    prompt = cases(image, video)["t2i"]["prompt"]
+    code = cli_main(["generate", "--prompt", prompt, *parallel, *cli_flags(root, out / "cli")])
+    split = cli_main(["generate", "--task-file", task_file, "--frames", "5", *cli_flags(root, out / "split")])
     ring = ring_on_cpu(root)
     if state.is_main_process:
         np.savez(out / "results.npz", **arrays)
-        (out / "checks.json").write_text(json.dumps({"cli_exit": code, **ring}))
+        (out / "checks.json").write_text(json.dumps({"cli_exit": code, "split_exit": split, **ring}))
 
 
 if __name__ == "__main__":
