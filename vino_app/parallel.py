@@ -27,12 +27,12 @@ RING_DEFAULT_BACKEND = "_native_flash"
 
 
 def process_state() -> PartialState:
-    """The launcher's processes (one when not launched); gloo when there is no GPU, started as "cpu:gloo":
-    diffusers sizes its uneven all-to-all on the CPU only when the backend names the CPU (plain "gloo" sends
-    that exchange to torch's default accelerator, CUDA on CUDA builds, even without a GPU)."""
+    """The launcher's processes (one when not launched), on "cpu:gloo" (no GPU) or "cpu:gloo,cuda:nccl": diffusers
+    exchanges the sizes of uneven sequence parts on the CPU when the backend names it (as its distributed-inference
+    guide advises), and otherwise sends them to torch's default accelerator, CUDA on CUDA builds even without a GPU."""
     cpu = not torch.cuda.is_available()
-    if cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("cpu:gloo")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("cpu:gloo" if cpu else "cpu:gloo,cuda:nccl")
     return PartialState(cpu=cpu)
 
 
@@ -75,8 +75,10 @@ def enable_context_parallel(transformer, kind: str, degree: int | None = None) -
                 "parallel 'ring' needs a CUDA attention backend that returns the log-sum-exp "
                 f"({', '.join(RING_BACKENDS)}); on CPU use 'ulysses'"
             )
-        backend = next(iter(transformer.attn_processors.values()))._attention_backend
-        if backend not in RING_BACKENDS:
+        # the MMDiT blocks' processors go through diffusers' dispatcher (the token refiner's do not)
+        processors = transformer.attn_processors.values()
+        backends = {p._attention_backend for p in processors if hasattr(p, "_attention_backend")}
+        if not backends <= set(RING_BACKENDS):
             transformer.set_attention_backend(RING_DEFAULT_BACKEND)
     apply_context_parallel(transformer, context_parallel_config(kind, degree))
     return degree
