@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vino_app import VinoInputError
+from vino_app import VinoInputError, get_profile
 from vino_app.cli import main
 
 from .parallel_worker import T2I_SEED, cases, cli_flags, run_case
@@ -121,9 +121,13 @@ def test_torchrun_context_parallel_and_shared_out_task_file(tiny_root, media, pi
     assert "does not support return_lse" in checks["library"]  # diffusers' native backend, the only one on CPU
 
 
-def test_one_process_refuses_context_parallel(pipe, tiny_root, tmp_path, capsys):
+def test_one_process_refuses_context_parallel(pipe, tiny_root, tmp_path, capsys, monkeypatch):
     with pytest.raises(VinoInputError, match="needs several processes"):
         pipe.enable_context_parallel("ulysses")
+    with monkeypatch.context() as patch:
+        patch.setattr(pipe, "memory_profile", get_profile("24gb"))
+        with pytest.raises(VinoInputError, match="memory profile '24gb' offloads it: use 'full'"):
+            pipe.enable_context_parallel("ulysses")
     with pytest.raises(VinoInputError, match="parallel must be one of ulysses, ring, got 'tensor'"):
         pipe.enable_context_parallel("tensor")
     flags = cli_flags(tiny_root, tmp_path)
