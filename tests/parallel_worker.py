@@ -60,15 +60,21 @@ def run_case(pipe: VinoPipeline, case: dict) -> tuple[np.ndarray, np.ndarray]:
     return result.frames, latents["last"]
 
 
-def ring_on_cpu(root: Path) -> dict[str, str]:
-    """Our refusal of ring attention on CPU, and the library limitation behind it: forced onto diffusers'
-    native backend (the only CPU one), ring attention fails because that backend returns no log-sum-exp."""
-    refused = load(root)
+def refusal(pipe: VinoPipeline, kind: str, degree: int | None = None) -> str:
     try:
-        refused.enable_context_parallel("ring")
-        ours = "accepted"
+        pipe.enable_context_parallel(kind, degree)
     except VinoInputError as exc:
-        ours = str(exc)
+        return str(exc)
+    return "accepted"
+
+
+def refusals(root: Path) -> dict[str, str]:
+    """Our refusals (a degree other than the process count; ring attention on CPU), and the library limitation
+    behind the second: forced onto diffusers' native backend (the only CPU one), ring attention fails because that
+    backend returns no log-sum-exp."""
+    refused = load(root)
+    degree = refusal(refused, "ulysses", process_state().num_processes + 1)
+    ours = refusal(refused, "ring")
     forced = load(root)
     apply_context_parallel(forced.transformer, context_parallel_config("ring", process_state().num_processes))
     try:
@@ -76,7 +82,7 @@ def ring_on_cpu(root: Path) -> dict[str, str]:
         library = "ran"
     except ValueError as exc:
         library = str(exc)
-    return {"ours": ours, "library": library}
+    return {"degree": degree, "ours": ours, "library": library}
 
 
 def main(root: str, image: str, video: str, task_file: str, out: str) -> None:
@@ -91,10 +97,10 @@ def main(root: str, image: str, video: str, task_file: str, out: str) -> None:
     prompt = cases(image, video)["t2i"]["prompt"]
     code = cli_main(["generate", "--prompt", prompt, *parallel, *cli_flags(root, out / "cli")])
     split = cli_main(["generate", "--task-file", task_file, "--frames", "5", *cli_flags(root, out / "split")])
-    ring = ring_on_cpu(root)
+    refused = refusals(root)
     if state.is_main_process:
         np.savez(out / "results.npz", **arrays)
-        (out / "checks.json").write_text(json.dumps({"cli_exit": code, "split_exit": split, **ring}))
+        (out / "checks.json").write_text(json.dumps({"cli_exit": code, "split_exit": split, **refused}))
 
 
 if __name__ == "__main__":

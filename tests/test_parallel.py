@@ -117,6 +117,7 @@ def test_torchrun_context_parallel_and_shared_out_task_file(tiny_root, media, pi
             assert_close_frames(np.asarray(Image.open(tmp_path / "cli" / "0.png"))[None], frames)
     checks = json.loads((tmp_path / "checks.json").read_text())
     assert checks["cli_exit"] == 0 and checks["split_exit"] == 0
+    assert checks["degree"] == f"degree must equal the number of processes ({PROCESSES}), got {PROCESSES + 1}"
     assert "'ring' needs a CUDA attention backend" in checks["ours"] and "use 'ulysses'" in checks["ours"]
     assert "does not support return_lse" in checks["library"]  # diffusers' native backend, the only one on CPU
 
