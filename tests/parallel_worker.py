@@ -3,7 +3,7 @@ context parallelism, one through the CLI's `--parallel`, a task file shared out 
 ring attention on CPU. The main process writes `results.npz` (frames and final latents per case) and
 `checks.json`; the CLI writes under `cli/` and `split/`.
 
-usage: parallel_worker.py TINY_ROOT IMAGE VIDEO TASK_FILE OUT_DIR
+usage: parallel_worker.py TINY_ROOT IMAGE WIDE_IMAGE VIDEO TASK_FILE OUT_DIR
 """
 
 from __future__ import annotations
@@ -68,13 +68,19 @@ def refusal(pipe: VinoPipeline, kind: str, degree: int | None = None) -> str:
     return "accepted"
 
 
-def refusals(root: Path) -> dict[str, str]:
-    """Our refusals (a degree other than the process count; ring attention on CPU), and the library limitation
-    behind the second: forced onto diffusers' native backend (the only CPU one), ring attention fails because that
-    backend returns no log-sum-exp."""
+def refusals(root: Path, wide: str) -> dict[str, str]:
+    """Our refusals (a degree other than the process count; ring attention on CPU; an uneven stream on CPU, with
+    the image `wide`), and the library limitation behind the ring one: forced onto diffusers' native backend (the
+    only CPU one), ring attention fails because that backend returns no log-sum-exp."""
     refused = load(root)
     degree = refusal(refused, "ulysses", process_state().num_processes + 1)
     ours = refusal(refused, "ring")
+    refused.enable_context_parallel("ulysses")
+    try:  # the wide image's i2v stream: 15 + 2 + 30 tokens
+        run_case(refused, cases(wide, "")["i2v"])
+        uneven = "ran"
+    except VinoInputError as exc:
+        uneven = str(exc)
     forced = load(root)
     apply_context_parallel(forced.transformer, context_parallel_config("ring", process_state().num_processes))
     try:
@@ -82,10 +88,10 @@ def refusals(root: Path) -> dict[str, str]:
         library = "ran"
     except ValueError as exc:
         library = str(exc)
-    return {"degree": degree, "ours": ours, "library": library}
+    return {"degree": degree, "ours": ours, "library": library, "uneven": uneven}
 
 
-def main(root: str, image: str, video: str, task_file: str, out: str) -> None:
+def main(root: str, image: str, wide: str, video: str, task_file: str, out: str) -> None:
     root, out = Path(root), Path(out)
     state = process_state()
     pipe = load(root)
@@ -97,7 +103,7 @@ def main(root: str, image: str, video: str, task_file: str, out: str) -> None:
     prompt = cases(image, video)["t2i"]["prompt"]
     code = cli_main(["generate", "--prompt", prompt, *parallel, *cli_flags(root, out / "cli")])
     split = cli_main(["generate", "--task-file", task_file, "--frames", "5", *cli_flags(root, out / "split")])
-    refused = refusals(root)
+    refused = refusals(root, wide)
     if state.is_main_process:
         np.savez(out / "results.npz", **arrays)
         (out / "checks.json").write_text(json.dumps({"cli_exit": code, "split_exit": split, **refused}))

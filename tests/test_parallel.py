@@ -101,7 +101,8 @@ def test_torchrun_context_parallel_and_shared_out_task_file(tiny_root, media, pi
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(PROCESSES)]
     command += ["--master_addr", "127.0.0.1", "--master_port", str(free_port())]
     command.append(str(REPO / "tests" / "parallel_worker.py"))
-    worker_args = [str(tiny_root), str(media["square"]), str(media["video"]), str(task_file), str(tmp_path)]
+    worker_args = [str(tiny_root), str(media["square"]), str(media["wide"]), str(media["video"]), str(task_file)]
+    worker_args.append(str(tmp_path))
     printed = launch([*command, *worker_args], tmp_path).stdout.splitlines()
     one_process(task_file, tiny_root, tmp_path / "one")
     assert_same_files(tmp_path / "one", tmp_path / "split")
@@ -119,7 +120,11 @@ def test_torchrun_context_parallel_and_shared_out_task_file(tiny_root, media, pi
     assert checks["cli_exit"] == 0 and checks["split_exit"] == 0
     assert checks["degree"] == f"degree must equal the number of processes ({PROCESSES}), got {PROCESSES + 1}"
     assert "'ring' needs a CUDA attention backend" in checks["ours"] and "use 'ulysses'" in checks["ours"]
-    assert "does not support return_lse" in checks["library"]  # diffusers' native backend, the only one on CPU
+    assert "does not support return_lse" in checks["library"]
+    assert checks["uneven"] == (
+        "on CPU, context parallelism needs a latent stream that splits evenly: 47 tokens over 2 processes; "
+        "change the size or frames, or use one process"
+    )  # diffusers' native backend, the only one on CPU
 
 
 def test_one_process_refuses_context_parallel(pipe, tiny_root, tmp_path, capsys, monkeypatch):

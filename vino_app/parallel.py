@@ -15,7 +15,7 @@ from unittest import mock
 import torch
 import torch.distributed as dist
 from accelerate import PartialState
-from diffusers import ContextParallelConfig
+from diffusers import ContextParallelConfig, ParallelConfig
 
 from .errors import VinoInputError
 
@@ -82,6 +82,17 @@ def enable_context_parallel(transformer, kind: str, degree: int | None = None) -
             transformer.set_attention_backend(RING_DEFAULT_BACKEND)
     apply_context_parallel(transformer, context_parallel_config(kind, degree))
     return degree
+
+
+def check_cpu_split(tokens: int, config: ParallelConfig) -> None:
+    """On the CPU (gloo, whose all-gather takes equal parts only) the latent stream must split evenly."""
+    cp = config.context_parallel_config
+    degree = cp.ring_degree * cp.ulysses_degree
+    if tokens % degree:
+        raise VinoInputError(
+            f"on CPU, context parallelism needs a latent stream that splits evenly: {tokens} tokens over {degree} "
+            "processes; change the size or frames, or use one process"
+        )
 
 
 def apply_context_parallel(transformer, config: ContextParallelConfig) -> None:

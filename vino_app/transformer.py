@@ -15,6 +15,8 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelModelPlan, ContextParallelOutput
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
+from .parallel import check_cpu_split
+
 GUIDANCE = 1000.0
 
 
@@ -128,6 +130,8 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
             stream += [start_tokens[i][None, None], tokens, end_tokens[i][None, None]] if self.config.use_boundary_tokens else [tokens]
         stream.append(self.x_embedder(hidden_states.to(dtype)))
         hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
+        if self._parallel_config is not None and hidden.device.type == "cpu":
+            check_cpu_split(hidden.shape[1], self._parallel_config)
         positions = self.timeline_positions([r.shape for r in reference_latents], hidden_states.shape, hidden.device)
         rotary = self.rotary_embedding(positions)
 
