@@ -7,8 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import VinoError
+from .errors import VinoError, VinoInputError
 from .memory import PROFILES
+from .parallel import PARALLEL_KINDS
 from .tasks import TaskSpec, read_task_file
 
 
@@ -39,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--vlm", default=None, help="Qwen3-VL repo or folder (default Qwen/Qwen3-VL-4B-Instruct)")
     gen.add_argument("--base", default=None, help="HunyuanVideo repo or folder (default hunyuanvideo-community/HunyuanVideo)")
     gen.add_argument("--profile", choices=sorted(PROFILES), default=None, help="memory profile (default: from the GPU)")
+    gen.add_argument(
+        "--parallel",
+        choices=PARALLEL_KINDS,
+        default=None,
+        help="under torchrun / accelerate launch: every process runs every request, its MMDiT sequence split between "
+        "them (context parallelism); without it the processes share out the requests",
+    )
+    gen.add_argument("--degree", type=int, default=None, help="processes per request with --parallel (default: all)")
     return parser
 
 
@@ -62,21 +71,11 @@ def _frames(args: argparse.Namespace, spec: TaskSpec) -> int:
     return DEFAULT_VIDEO_FRAMES if spec.task in VIDEO_TASKS else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        specs = _specs(args)
-        from .export import save_with_sidecar
-        from .pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM, VinoPipeline
+def _run(pipe, specs: list[TaskSpec], args: argparse.Namespace, out_dir: Path, write: bool) -> int:
+    """Generate `specs` one after the other; `write`: save results and report them (else only compute: a context-
+    parallel helper process). Returns the number of failed tasks."""
+    from .export import save_with_sidecar
 
-        pipe = VinoPipeline.from_pretrained(
-            args.checkpoint or DEFAULT_CHECKPOINT, vlm=args.vlm or DEFAULT_VLM, base=args.base or DEFAULT_BASE, memory_profile=args.profile
-        )
-    except VinoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out_dir = Path(args.output_dir)
     failures = 0
     for spec in specs:
         try:
@@ -97,11 +96,55 @@ def main(argv: list[str] | None = None) -> int:
             )
             result = pipe(caption, spec.image_paths, spec.video_path, **settings)
             spec.caption, spec.task = caption, result.task
-            path, _ = save_with_sidecar(result.frames, out_dir / spec.index, spec, settings)
-            print(f"{spec.index}: {result.task} -> {path}")
+            if write:
+                path, _ = save_with_sidecar(result.frames, out_dir / spec.index, spec, settings)
+                print(f"{spec.index}: {result.task} -> {path}")
         except VinoError as exc:
             failures += 1
-            print(f"error in task '{spec.index}': {exc}", file=sys.stderr)
-    if failures:
-        print(f"{failures} of {len(specs)} tasks failed; the others were written to {out_dir}", file=sys.stderr)
+            if write:
+                print(f"error in task '{spec.index}': {exc}", file=sys.stderr)
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One process, or one of several under `torchrun` / `accelerate launch`: the processes share out the task
+    file's items (`split_between_processes`), or with `--parallel` all run each item on one sequence split
+    between them; the main process prints the summary. Every process returns the same exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.degree is not None and args.parallel is None:
+            raise VinoInputError(f"--degree {args.degree} needs --parallel ({' or '.join(PARALLEL_KINDS)})")
+        specs = _specs(args)
+        from .parallel import process_state
+        from .pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM, VinoPipeline
+
+        state = process_state()
+        device = str(state.device) if state.num_processes > 1 and state.device.type == "cuda" else None
+        pipe = VinoPipeline.from_pretrained(
+            args.checkpoint or DEFAULT_CHECKPOINT,
+            vlm=args.vlm or DEFAULT_VLM,
+            base=args.base or DEFAULT_BASE,
+            memory_profile=args.profile,
+            device=device,
+        )
+        if args.parallel:
+            pipe.enable_context_parallel(args.parallel, args.degree)
+    except VinoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from accelerate.utils import gather_object
+
+    out_dir = Path(args.output_dir)
+    if args.parallel:
+        failures = _run(pipe, specs, args, out_dir, write=state.is_main_process)
+    else:
+        with state.split_between_processes(specs) as mine:
+            failures = sum(gather_object([_run(pipe, mine, args, out_dir, write=True)]))
+    if state.is_main_process:
+        by = f" by {state.num_processes} processes" if state.num_processes > 1 else ""
+        if failures:
+            print(f"{failures} of {len(specs)} tasks failed; the others were written to {out_dir}{by}", file=sys.stderr)
+        else:
+            print(f"{len(specs)} tasks written to {out_dir}{by}")
     return 1 if failures else 0

@@ -174,6 +174,22 @@ class VinoPipeline(DiffusionPipeline):
         """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...)."""
         self.transformer.set_attention_backend(backend)
 
+    def enable_context_parallel(self, kind: str = "ulysses", degree: int | None = None) -> int:
+        """Split the MMDiT's sequence between `degree` processes (default: all those `torchrun` / `accelerate
+        launch` started) with diffusers' context parallelism: 'ulysses' (all-to-all over heads) or 'ring'
+        (key/value blocks passed round; CUDA only). Every process must then run the same requests; the condition
+        encoder and the VAE run in every process (replicated: identical inputs and seeds give identical inputs to
+        the MMDiT, with no broadcast). The whole model stays on each GPU: offloading profiles are refused. Returns the
+        degree."""
+        from .parallel import enable_context_parallel
+
+        if self.memory_profile is not None and self.memory_profile.offload:
+            raise VinoInputError(
+                f"context parallelism keeps the whole model on every GPU; memory profile '{self.memory_profile.name}' "
+                "offloads it: use 'full'"
+            )
+        return enable_context_parallel(self.transformer, kind, degree)
+
     # ------------------------------------------------------------------ request preparation
 
     def prepare_request(

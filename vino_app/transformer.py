@@ -12,7 +12,10 @@ import inspect
 import torch
 from diffusers import HunyuanVideoTransformer3DModel
 from diffusers.configuration_utils import register_to_config
+from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelModelPlan, ContextParallelOutput
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+from .parallel import check_cpu_split
 
 GUIDANCE = 1000.0
 
@@ -21,6 +24,22 @@ def grid_positions(t0: int, frames: int, rows: int, cols: int, device: torch.dev
     """(t, row, col) of every token of a `frames x rows x cols` latent block starting at time `t0`: `[N, 3]`."""
     axes = [torch.arange(t0, t0 + frames), torch.arange(rows), torch.arange(cols)]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(device)
+
+
+class StreamRotaryEmbedding(torch.nn.Module):
+    """cos/sin tables `[N, head_dim]` for arbitrary (t, row, col) positions `[N, 3]`, per axis as diffusers builds
+    them. A module without weights, so that context parallelism can split its output along the stream."""
+
+    def __init__(self, axes_dim: tuple[int, ...], theta: float) -> None:
+        super().__init__()
+        self.axes_dim, self.theta = tuple(axes_dim), theta
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        freqs = [
+            get_1d_rotary_pos_embed(dim, positions[:, axis].float(), self.theta, use_real=True)
+            for axis, dim in enumerate(self.axes_dim)
+        ]
+        return torch.cat([f[0] for f in freqs], dim=1), torch.cat([f[1] for f in freqs], dim=1)
 
 
 class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
@@ -32,6 +51,7 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
 
     def __init__(self, use_boundary_tokens: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.rotary_embedding = StreamRotaryEmbedding(self.config.rope_axes_dim, self.config.rope_theta)
 
     # diffusers reads config keys from the signature: HunyuanVideo's arguments plus the flag.
     __init__.__signature__ = inspect.signature(HunyuanVideoTransformer3DModel.__init__).replace(
@@ -61,13 +81,20 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
         positions.append(grid_positions(t, target_shape[2] // p_t, target_shape[3] // p, target_shape[4] // p, device))
         return torch.cat(positions)
 
-    def rotary_embedding(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin tables `[N, head_dim]` for arbitrary (t, row, col) positions, per axis as diffusers builds them."""
-        freqs = [
-            get_1d_rotary_pos_embed(dim, positions[:, axis].float(), self.config.rope_theta, use_real=True)
-            for axis, dim in enumerate(self.config.rope_axes_dim)
-        ]
-        return torch.cat([f[0] for f in freqs], dim=1), torch.cat([f[1] for f in freqs], dim=1)
+    @property
+    def _cp_plan(self) -> dict[str, ContextParallelModelPlan]:
+        """Context-parallel plan (diffusers' `enable_parallelism` reads it): the first block's latent stream
+        (references, boundary tokens, target) and text are split along the sequence, and so are the stream's RoPE
+        tables; every block works on its rank's shard (attention exchanges keys and values: Ulysses all-to-all or
+        ring); the output norm's stream is gathered, so the target is sliced from the whole stream."""
+        first = "transformer_blocks.0" if len(self.transformer_blocks) else "single_transformer_blocks.0"
+        split = ContextParallelInput(split_dim=1, expected_dims=3)
+        table = ContextParallelInput(split_dim=0, expected_dims=2, split_output=True)
+        return {
+            first: {"hidden_states": split, "encoder_hidden_states": split},
+            "rotary_embedding": {0: table, 1: table},
+            "norm_out": ContextParallelOutput(gather_dim=1, expected_dims=3),
+        }
 
     def condition_embedding(self, timestep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """timestep_embedder(t) + guidance_embedder(1000); the pooled `text_embedder` is not applied."""
@@ -103,6 +130,8 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
             stream += [start_tokens[i][None, None], tokens, end_tokens[i][None, None]] if self.config.use_boundary_tokens else [tokens]
         stream.append(self.x_embedder(hidden_states.to(dtype)))
         hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
+        if self._parallel_config is not None and hidden.device.type == "cpu":
+            check_cpu_split(hidden.shape[1], self._parallel_config)
         positions = self.timeline_positions([r.shape for r in reference_latents], hidden_states.shape, hidden.device)
         rotary = self.rotary_embedding(positions)
 
@@ -114,6 +143,6 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
         for block in self.single_transformer_blocks:
             hidden, context = block(hidden, context, temb, None, rotary)
 
-        hidden = self.proj_out(self.norm_out(hidden[:, -target_tokens:], temb))
+        hidden = self.proj_out(self.norm_out(hidden, temb)[:, -target_tokens:])
         hidden = hidden.reshape(batch, frames // p_t, height // p, width // p, -1, p_t, p, p)
         return hidden.permute(0, 4, 1, 5, 2, 6, 3, 7).flatten(6, 7).flatten(4, 5).flatten(2, 3)
