@@ -44,11 +44,13 @@ RELEASED = ModelSource("released", "VINO (released weights)", DEFAULT_CHECKPOINT
 
 
 def released_weights_cached() -> bool:
-    """Whether the hub cache already holds the released checkpoint, VLM and VAE (nothing is downloaded)."""
+    """Whether the hub cache already holds every file the engine reads of the released weights (nothing is
+    downloaded); a Space's `preload_from_hub` puts them there at build time."""
     from huggingface_hub import try_to_load_from_cache
 
-    wanted = [(DEFAULT_CHECKPOINT, "vino.ckpt"), (DEFAULT_VLM, "config.json"), (DEFAULT_BASE, "vae/config.json")]
-    return all(isinstance(try_to_load_from_cache(repo, name), str) for repo, name in wanted)
+    from ..hub_files import RELEASED_FILES
+
+    return all(isinstance(try_to_load_from_cache(repo, name), str) for repo, files in RELEASED_FILES.items() for name in files)
 
 
 def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None = None) -> ModelSource:
