@@ -4,15 +4,23 @@ CPU Space's start on the demo model."""
 
 from __future__ import annotations
 
+import inspect
+import pickle
 import re
 from pathlib import Path
 
+import gradio as gr
+import numpy as np
 import pytest
 import yaml
 from huggingface_hub import SpaceHardware
 
-from tests.hub_mirror import mirror_released_repos, files_taken
+from tests.hub_mirror import files_taken, mirror_released_repos
+from vino_app import spaces_support
 from vino_app.hub_files import RELEASED_FILES
+from vino_app.spaces_support import MAX_SECONDS_ENV, WORKER_SECONDS, max_duration
+from vino_app.studio import ModelSource, Studio
+from vino_app.ui import StudioUI
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +54,117 @@ def test_preload_from_hub_names_exactly_the_files_the_loader_takes(tiny_root, tm
         pipe = VinoPipeline.from_pretrained(memory_profile="cpu")
     assert taken == preload
     assert pipe.transformer.config.num_layers == 1  # it loaded the tiny set, not something else
+
+
+# ---------------------------------------------------------------------- ZeroGPU: durations, cap, pickling
+
+GPU_ENDPOINTS = {"generate", "cfg_grid", "rewrite"}
+# task, frames, side, aspect, steps, text CFG, image CFG, shift, seed, negative prompt
+FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 5.0, 1.0, 5.0, 3, ""]
+
+
+def endpoints(demo) -> dict:
+    return {f.api_name: f.fn for f in demo.fns.values() if f.api_name}
+
+
+def same(a, b) -> bool:
+    """Equality through containers, numpy arrays compared by value."""
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, gr.Request):  # what the endpoints read of it
+        return isinstance(b, gr.Request) and a.session_hash == b.session_hash
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def through_pickle(value):
+    copy = pickle.loads(pickle.dumps(value))
+    assert same(value, copy), f"{value!r} does not survive pickling"
+    return copy
+
+
+def process_boundary_gpu(calls: list):
+    """A stand-in for `spaces.GPU` on ZeroGPU, on this machine: the duration is computed from the call's arguments
+    first and must stay under the cap; arguments, each result and a raised `gr.Error` cross a pickle round trip, as
+    they cross ZeroGPU's processes."""
+
+    def gpu(duration):
+        def wrap(fn):
+            def crossing(*args, **kwargs):
+                seconds = duration(*args, **kwargs)
+                assert 0 < seconds <= max_duration()
+                calls.append((fn.__name__, seconds))
+                args, kwargs = through_pickle((args, kwargs))
+                try:
+                    if inspect.isgeneratorfunction(fn):
+                        return [through_pickle(item) for item in fn(*args, **kwargs)]
+                    return through_pickle(fn(*args, **kwargs))
+                except gr.Error as exc:
+                    raise pickle.loads(pickle.dumps(exc)) from None
+
+            return crossing
+
+        return wrap
+
+    return gpu
+
+
+@pytest.fixture
+def tiny_studio(pipe, tiny_root, tmp_path):
+    return Studio(pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path / "out")
+
+
+def test_every_gpu_endpoint_is_wrapped_with_a_duration_under_the_cap(tiny_studio):
+    fns = endpoints(StudioUI(tiny_studio).build())
+    wrapped = {name for name, fn in fns.items() if hasattr(fn, "gpu_duration")}
+    assert wrapped == GPU_ENDPOINTS
+    inputs = ["A red circle", [], None, *FAST_IMAGE]
+    durations = [fns["generate"].gpu_duration(*inputs), fns["cfg_grid"].gpu_duration("3, 5, 7", "1", *inputs),
+                 fns["rewrite"].gpu_duration("A red circle", [], None)]
+    assert all(WORKER_SECONDS < d <= max_duration() for d in durations)
+    assert durations[1] > durations[0]  # three cells ask for more than one
+
+
+def test_a_request_over_the_cap_is_refused_before_it_starts_with_a_setting_that_fits(tiny_studio, monkeypatch):
+    fns = endpoints(StudioUI(tiny_studio).build())
+    video = ["A red circle moves right", [], None, "auto", 89, 256, "1:1", 50, 7.0, 1.0, 7.0, 0, ""]
+    tiny_studio.throughput = 1.0
+    per_call = tiny_studio.estimate(StudioUI(tiny_studio).job(*video)).seconds
+    tiny_studio.throughput = per_call / 400  # this request now takes 400 s: over the 300 s cap with the margin
+    with pytest.raises(gr.Error, match=r"at most 300 s\. Try (\d+) frames or (\d+) steps\.") as refused:
+        fns["generate"].gpu_duration(*video)
+    frames, steps = map(int, re.search(r"Try (\d+) frames or (\d+) steps", refused.value.message).groups())
+    assert frames < 89 and steps < 50
+    for changed in ({4: frames}, {7: steps}):
+        cheaper = [changed.get(i, v) for i, v in enumerate(video)]
+        assert fns["generate"].gpu_duration(*cheaper) <= max_duration()
+    with pytest.raises(gr.Error, match="fewer CFG values"):
+        fns["cfg_grid"].gpu_duration("3, 5, 7", "1, 2", *[changed.get(i, v) for i, v in enumerate(video)])
+    monkeypatch.setenv(MAX_SECONDS_ENV, "1200")  # a cap raised for PRO visitors lets it through
+    assert fns["generate"].gpu_duration(*video) <= 1200
+    monkeypatch.setenv(MAX_SECONDS_ENV, "soon")
+    with pytest.raises(gr.Error, match="VINO_ZEROGPU_MAX_SECONDS must be a number of seconds above 30; got .*soon"):
+        fns["generate"].gpu_duration(*video)
+
+
+def visitor() -> gr.Request:
+    """A request as Gradio hands one to an endpoint (one per call: it pickles only a couple of times)."""
+    return gr.Request(username=None, session_hash="visitor-1")
+
+
+def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_studio, media, monkeypatch):
+    calls = []
+    monkeypatch.setattr(spaces_support.spaces, "GPU", process_boundary_gpu(calls))
+    fns = endpoints(StudioUI(tiny_studio).build())
+    gallery = [(str(media["square"]), "Image 1")]
+    *_, (status, image, _, files, entry) = fns["generate"]("Make Image 1 blue", gallery, None, *FAST_IMAGE, request=visitor())
+    assert status.startswith("Done: ") and Path(image).is_file() and entry["settings"]["seed"] == 3
+    *_, (status, sheet, _, cells, entries) = fns["cfg_grid"]("3, 5", "1", "A red circle", [], None, *FAST_IMAGE, request=visitor())
+    assert status.startswith("Done: 2 cells") and len(cells) == len(entries) == 2
+    assert isinstance(fns["rewrite"]("A red circle", [], None), str)
+    with pytest.raises(gr.Error, match="Image 2"):  # an engine error reaches the visitor with its own message
+        fns["generate"]("Put Image 2 on Image 1", gallery, None, *FAST_IMAGE, request=visitor())
+    assert [name for name, _ in calls] == ["generate", "cfg_grid", "rewrite", "generate"]

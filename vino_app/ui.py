@@ -18,8 +18,10 @@ from .export import read_settings
 from .media import MediaError
 from .memory import PROFILES
 from .sizes import MAX_AREA, MIN_AREA
+from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
+from .studio.models import hosting_note
 from .studio.settings import task_fits
 from .tasks import read_task_file
 
@@ -82,15 +84,6 @@ def user_errors(fn: Callable) -> Callable:
     return plain
 
 
-def on_gpu(fn: Callable, duration: Callable[..., float]) -> Callable:
-    """Run `fn` under Hugging Face ZeroGPU (`spaces.GPU`, with a per-request duration) when `spaces` is installed."""
-    try:
-        import spaces
-    except ImportError:
-        return fn
-    return spaces.GPU(duration=duration)(fn)
-
-
 def gallery_paths(gallery: list | None) -> list[str]:
     """File paths of the gallery's items in slot order."""
     return [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
@@ -148,12 +141,15 @@ class StudioUI:
         if studio.source.kind == "tiny" and "noise" not in label:
             label += " — random test weights: outputs are noise"
         warn = "⚠️ " if studio.source.kind == "tiny" else ""
+        note = hosting_note(studio.source, studio.pipe._execution_device.type)
         return (
             f"# VINO Studio\nModel: **{warn}{label}** · memory profile **{studio.profile_name}** · "
-            f"device **{studio.pipe._execution_device}**"
+            f"device **{studio.pipe._execution_device}**" + (f"  \n{html.escape(note)}" if note else "")
         )
 
     def switch_profile(self, name):
+        if self.studio.profile_name == "zerogpu" and name != "zerogpu":
+            raise gr.Error("On ZeroGPU the model stays in the 'zerogpu' memory profile (hooks and quantization are not supported there).")
         self.studio.switch_profile(name)
         return self.header(), f"Model reloaded with the '{html.escape(name)}' memory profile."
 
@@ -396,7 +392,7 @@ class StudioUI:
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
-                        profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)")
+                        profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)", interactive=studio.profile_name != "zerogpu")
                     estimate = gr.Markdown(elem_id="estimate")
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -453,14 +449,16 @@ class StudioUI:
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
             profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
-            rewrite_btn.click(user_errors(self.rewrite), [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
+            gpu = GpuTime(self, parse_scales)
+            rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
+            rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
 
-            run = on_gpu(user_errors(self.generate), self.gpu_seconds)
+            run = on_gpu(user_errors(self.generate), user_errors(gpu.generate))
             gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
             gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
             cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel")
-            grid = on_gpu(user_errors(self.cfg_grid), self.gpu_seconds_grid)
+            grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
             grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
@@ -470,18 +468,6 @@ class StudioUI:
             reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, fill, api_name="reuse_settings")
             demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
         return demo
-
-    # ------------------------------------------------------------------ ZeroGPU durations
-
-    def gpu_seconds(self, prompt, gallery, video, *controls, **_) -> float:
-        try:
-            return min(30 + 1.5 * self.studio.estimate(self.job(prompt, gallery, video, *controls)).seconds, 600)
-        except Exception:
-            return 120
-
-    def gpu_seconds_grid(self, text_values, image_values, *inputs, **_) -> float:
-        cells = len(str(text_values).split(",")) * len(str(image_values).split(","))
-        return min(cells * self.gpu_seconds(*inputs), 1200)
 
 
 def parse_scales(text: str, name: str) -> list[float]:
