@@ -9,14 +9,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vino_app.studio.models import on_zerogpu
-
-ZEROGPU = on_zerogpu()  # first: on a ZeroGPU Space, `spaces` must patch torch before anything touches CUDA
+import spaces  # noqa: F401  first: on a ZeroGPU Space it patches torch's CUDA before anything can touch CUDA
 
 from vino_app.errors import VinoError  # noqa: E402
 from vino_app.memory import PROFILES  # noqa: E402
 from vino_app.studio import Studio, resolve_model  # noqa: E402
-from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT  # noqa: E402
+from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT, on_zerogpu  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         source = resolve_model(args.model)
         print(f"VINO Studio: loading {source.label} …", flush=True)
-        studio = Studio.load(source, args.profile or ("zerogpu" if ZEROGPU else None), args.output_dir)
+        studio = Studio.load(source, args.profile or ("zerogpu" if on_zerogpu() else None), args.output_dir)
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 

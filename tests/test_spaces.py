@@ -5,21 +5,28 @@ CPU Space's start on the demo model."""
 from __future__ import annotations
 
 import inspect
+import json
+import os
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 import yaml
 from huggingface_hub import SpaceHardware
 
 from tests.hub_mirror import files_taken, mirror_released_repos
 from vino_app import spaces_support
 from vino_app.hub_files import RELEASED_FILES
+from vino_app.pipeline import DEFAULT_VLM
 from vino_app.spaces_support import MAX_SECONDS_ENV, WORKER_SECONDS, max_duration
-from vino_app.studio import ModelSource, Studio
+from vino_app.studio import ModelSource, Studio, resolve_model
+from vino_app.studio.models import released_weights_cached
 from vino_app.ui import StudioUI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +175,75 @@ def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_st
     with pytest.raises(gr.Error, match="Image 2"):  # an engine error reaches the visitor with its own message
         fns["generate"]("Put Image 2 on Image 1", gallery, None, *FAST_IMAGE, request=visitor())
     assert [name for name, _ in calls] == ["generate", "cfg_grid", "rewrite", "generate"]
+
+
+# ---------------------------------------------------------------------- ZeroGPU: the real `spaces`, CUDA absent
+
+ZEROGPU_RUN = """
+import json, sys
+from pathlib import Path
+
+import app  # as on a Space: `spaces` first (it patches torch's CUDA), then the engine
+import torch
+from spaces.zero import torch as zerogpu_torch
+from vino_app import VinoPipeline
+from vino_app.studio import ModelSource, Studio, resolve_model
+from vino_app.studio.models import released_weights_cached
+from vino_app.ui import StudioUI
+
+root = Path(sys.argv[1])
+pipe = VinoPipeline.from_pretrained(root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="zerogpu")
+studio = Studio(pipe, ModelSource.from_folder(root, "tiny", "tiny test weights", "world"), sys.argv[2])
+fns = {f.api_name: f.fn for f in StudioUI(studio).build().fns.values() if f.api_name}
+tensors = [t for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for t in [*m.parameters(), *m.buffers()]]
+print(json.dumps({
+    "zerogpu": app.on_zerogpu(),
+    "cuda_available": torch.cuda.is_available(),
+    "devices": sorted({t.device.type for t in tensors}),
+    "dtypes": sorted({str(p.dtype) for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for p in m.parameters()}),
+    "registered_bytes": zerogpu_torch.size(),
+    "model_bytes": sum(t.numel() * t.element_size() for t in tensors),
+    "decorated": sorted(name for name, fn in fns.items() if hasattr(fn, "zerogpu")),
+    "auto": app.resolve_model("auto").kind,
+    "packed_bytes": zerogpu_torch.pack(),  # what `spaces` does when the app launches
+}))
+"""
+
+
+def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without_cuda(tiny_root, tmp_path):
+    """On a ZeroGPU Space the process starts without a GPU and `spaces` emulates CUDA: the zerogpu profile builds
+    the models on the CPU and `.to('cuda')` hands every weight to `spaces` to move per call; the GPU endpoints get
+    its real decorator. Only the device API (never called here) is missing."""
+    env = {**os.environ, "SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9",
+           "ZEROGPU_OFFLOAD_DIR": str(tmp_path / "offload"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", ZEROGPU_RUN, str(tiny_root), str(tmp_path / "out")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["zerogpu"] and seen["cuda_available"] and not torch.cuda.is_available()
+    assert seen["devices"] == ["cuda"] and seen["dtypes"] == ["torch.bfloat16"]
+    assert seen["registered_bytes"] == seen["model_bytes"] == seen["packed_bytes"] > 0
+    assert seen["decorated"] == sorted(GPU_ENDPOINTS)
+    assert seen["auto"] == "released"
+
+
+# ---------------------------------------------------------------------- CPU Space
+
+def test_a_cpu_space_starts_on_the_demo_model_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPACE_ID", "someone/vino-studio")
+    source = resolve_model("auto")
+    assert source.kind == "demo" and not torch.cuda.is_available()
+    studio = Studio.load(source, None, tmp_path)  # offline: nothing is downloaded
+    header = StudioUI(studio).header()
+    assert studio.profile_name == "cpu" and "world demo model" in header
+    assert "This Space runs on CPU hardware, so it serves the demo model" in header
+    monkeypatch.delenv("SPACE_ID")
+    assert "CPU hardware" not in StudioUI(studio).header()  # not on a Space: no such note
+
+
+def test_the_released_weights_count_as_cached_only_with_every_file_the_loader_takes(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshots = mirror_released_repos(tiny_root, tmp_path / "hub")
+    assert released_weights_cached()
+    (snapshots[DEFAULT_VLM] / "model-00002-of-00002.safetensors").unlink()
+    assert not released_weights_cached()

@@ -55,7 +55,7 @@ def released_weights_cached() -> bool:
 
 def on_zerogpu() -> bool:
     """Whether this process runs on a Hugging Face ZeroGPU Space, as the `spaces` package reads it (env
-    SPACES_ZERO_GPU). Importing `spaces` there patches torch's CUDA, so call this before anything touches CUDA."""
+    SPACES_ZERO_GPU). There `spaces` must be imported before anything touches CUDA: `app.py` imports it first."""
     from spaces.config import Config
 
     return Config.zero_gpu
