@@ -30,13 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def memory_profile(choice: str | None) -> str | None:
+    """The memory profile to load: the one asked for; by default 'zerogpu' on a ZeroGPU Space, else None (from the
+    GPU's memory)."""
+    return choice or ("zerogpu" if on_zerogpu() else None)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         source = resolve_model(args.model)
         print(f"VINO Studio: loading {source.label} …", flush=True)
-        studio = Studio.load(source, args.profile or ("zerogpu" if on_zerogpu() else None), args.output_dir)
+        studio = Studio.load(source, memory_profile(args.profile), args.output_dir)
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 

@@ -20,7 +20,9 @@ import torch
 import yaml
 from huggingface_hub import SpaceHardware
 
+import app
 from tests.hub_mirror import files_taken, mirror_released_repos
+from vino_app import VinoPipeline
 from vino_app import spaces_support
 from vino_app.hub_files import RELEASED_FILES
 from vino_app.pipeline import DEFAULT_VLM
@@ -198,6 +200,7 @@ fns = {f.api_name: f.fn for f in StudioUI(studio).build().fns.values() if f.api_
 tensors = [t for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for t in [*m.parameters(), *m.buffers()]]
 print(json.dumps({
     "zerogpu": app.on_zerogpu(),
+    "profile": [app.memory_profile(None), app.memory_profile("full")],
     "cuda_available": torch.cuda.is_available(),
     "devices": sorted({t.device.type for t in tensors}),
     "dtypes": sorted({str(p.dtype) for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for p in m.parameters()}),
@@ -221,6 +224,7 @@ def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["zerogpu"] and seen["cuda_available"] and not torch.cuda.is_available()
+    assert seen["profile"] == ["zerogpu", "full"]
     assert seen["devices"] == ["cuda"] and seen["dtypes"] == ["torch.bfloat16"]
     assert seen["registered_bytes"] == seen["model_bytes"] == seen["packed_bytes"] > 0
     assert seen["decorated"] == sorted(GPU_ENDPOINTS)
@@ -229,8 +233,18 @@ def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without
 
 # ---------------------------------------------------------------------- CPU Space
 
+def test_zerogpu_profile_off_zerogpu_builds_on_the_cpu_and_generates(tiny_root, media):
+    """`--profile zerogpu` on a machine without ZeroGPU or CUDA: bf16, built on the CPU, moved to the CPU."""
+    pipe = VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), memory_profile="zerogpu")
+    assert pipe.memory_profile.load_on_cpu and pipe.transformer.dtype == torch.bfloat16
+    assert pipe._execution_device.type == "cpu" and not pipe.vae.use_tiling
+    out = pipe("Make Image 1 blue", [str(media["square"])], height=64, width=64, num_inference_steps=1)
+    assert out.frames.shape == (1, 64, 64, 3)
+
+
 def test_a_cpu_space_starts_on_the_demo_model_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("SPACE_ID", "someone/vino-studio")
+    assert app.memory_profile(None) is None  # not ZeroGPU: the profile comes from the hardware
     source = resolve_model("auto")
     assert source.kind == "demo" and not torch.cuda.is_available()
     studio = Studio.load(source, None, tmp_path)  # offline: nothing is downloaded

@@ -20,7 +20,7 @@ import gradio as gr
 import spaces
 
 from .errors import VinoInputError
-from .studio import Job
+from .studio import CostEstimate, Job
 from .studio.studio import cheaper_settings
 
 ZEROGPU_MAX_SECONDS = 300  # the longest call ZeroGPU grants (its maintainers' figure; the package does not hold it)
@@ -60,15 +60,22 @@ def gpu_seconds(estimated_seconds: float) -> float:
 
 
 class GpuTime:
-    """Durations of a `StudioUI`'s GPU endpoints, taking the endpoints' own arguments. `ui` builds jobs
-    (`ui.job(prompt, gallery, video, *controls)`) and holds the studio; `scales` parses a CFG grid's values."""
+    """Durations of the UI's GPU endpoints, taking the endpoints' own arguments: `job(prompt, gallery, video,
+    *controls)` builds their `Job`, `estimate(job)` costs it (`Studio.estimate`), `scales(text, name)` parses a CFG
+    grid's values."""
 
-    def __init__(self, ui, scales: Callable[[str, str], list[float]]) -> None:
-        self.ui = ui
+    def __init__(
+        self,
+        job: Callable[..., Job],
+        estimate: Callable[[Job], CostEstimate],
+        scales: Callable[[str, str], list[float]],
+    ) -> None:
+        self.job = job
+        self.estimate = estimate
         self.scales = scales
 
     def _seconds(self, job: Job, cells: int = 1) -> float:
-        return gpu_seconds(cells * self.ui.studio.estimate(job).seconds)
+        return gpu_seconds(cells * self.estimate(job).seconds)
 
     def _checked(self, job: Job, cells: int, what: str) -> float:
         seconds, cap = self._seconds(job, cells), max_duration()
@@ -97,11 +104,11 @@ class GpuTime:
         return f"Try {' or '.join(offers)}." if offers else "Run it on a GPU Space instead."
 
     def generate(self, prompt, gallery, video, *controls, **_) -> float:
-        return self._checked(self.ui.job(prompt, gallery, video, *controls), 1, "This request")
+        return self._checked(self.job(prompt, gallery, video, *controls), 1, "This request")
 
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, *controls, **_) -> float:
         cells = len(self.scales(text_values, "text CFG")) * len(self.scales(image_values, "image CFG"))
-        return self._checked(self.ui.job(prompt, gallery, video, *controls), cells, f"This {cells}-cell grid")
+        return self._checked(self.job(prompt, gallery, video, *controls), cells, f"This {cells}-cell grid")
 
     def rewrite(self, *_, **__) -> float:
         return min(REWRITE_SECONDS, max_duration())

@@ -449,7 +449,7 @@ class StudioUI:
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
             profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
-            gpu = GpuTime(self, parse_scales)
+            gpu = GpuTime(self.job, self.studio.estimate, parse_scales)
             rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
             rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
