@@ -51,13 +51,17 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     size, profile, cap = released_size(), get_profile("zerogpu"), max_duration()
     memory = Config.zerogpu_cuda_total_memory / GIB  # the slice ZeroGPU lends
-    print(f"MMDiT {size.transformer_params / 1e9:.2f} B parameters, VAE {size.vae_params / 1e6:.0f} M; "
-          f"throughput {args.throughput:.1e} FLOP/s; cap {cap:.0f} s")
-    print("| preset | frames | side | steps | passes/step | estimate s | duration s | fits |\n|---|---|---|---|---|---|---|---|")
+    print(
+        f"MMDiT {size.transformer_params / 1e9:.2f} B parameters, VAE {size.vae_params / 1e6:.0f} M; "
+        f"throughput {args.throughput:.1e} FLOP/s; cap {cap:.0f} s"
+    )
+    print("| preset | frames | side | steps | passes/step | estimate s | duration s | fits |")
+    print("|---|---|---|---|---|---|---|---|")
     for preset in load_presets(PRESETS_DIR / "released", REPO_ROOT):
         s = preset.settings
         video_frames = s.num_frames if preset.video else None
-        cost = estimate_cost(s, args.prompt_tokens, len(preset.images), video_frames, size, profile, memory, args.throughput)
+        images = len(preset.images)
+        cost = estimate_cost(s, args.prompt_tokens, images, video_frames, size, profile, memory, args.throughput)
         duration = gpu_seconds(cost.seconds)
         print(f"| {preset.name} | {s.num_frames} | {s.side} | {s.num_inference_steps} | {cost.passes_per_step} | "
               f"{cost.seconds:.0f} | {duration:.0f} | {'yes' if duration <= cap else 'no'} |")

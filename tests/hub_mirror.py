@@ -47,18 +47,21 @@ def _qwen_files(qwen: Path, out: Path) -> None:
         shutil.copy(qwen / name, out / name)
     state = load_file(qwen / "model.safetensors")
     keys = sorted(state)
-    shards = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2], "model-00002-of-00002.safetensors": keys[len(keys) // 2 :]}
+    half = len(keys) // 2
+    shards = {"model-00001-of-00002.safetensors": keys[:half], "model-00002-of-00002.safetensors": keys[half:]}
     for name, names in shards.items():
         save_file({k: state[k].contiguous() for k in names}, out / name, metadata={"format": "pt"})
     total = sum(t.numel() * t.element_size() for t in state.values())
     weight_map = {k: name for name, names in shards.items() for k in names}
-    (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}))
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (out / "model.safetensors.index.json").write_text(json.dumps(index))
     model = json.loads((qwen / "tokenizer.json").read_text())["model"]
     (out / "vocab.json").write_text(json.dumps(model["vocab"]))
     (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in model["merges"]) + "\n")
     processor = json.loads((qwen / "processor_config.json").read_text())
-    (out / "preprocessor_config.json").write_text(json.dumps({**processor["image_processor"], "processor_class": "Qwen3VLProcessor"}))
-    (out / "video_preprocessor_config.json").write_text(json.dumps({**processor["video_processor"], "processor_class": "Qwen3VLProcessor"}))
+    parts = {"preprocessor_config.json": "image_processor", "video_preprocessor_config.json": "video_processor"}
+    for name, part in parts.items():
+        (out / name).write_text(json.dumps({**processor[part], "processor_class": processor["processor_class"]}))
     template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     (out / "chat_template.json").write_text(json.dumps({"chat_template": template}))
 

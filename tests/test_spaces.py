@@ -169,9 +169,13 @@ def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_st
     monkeypatch.setattr(spaces_support.spaces, "GPU", process_boundary_gpu(calls))
     fns = endpoints(StudioUI(tiny_studio).build())
     gallery = [(str(media["square"]), "Image 1")]
-    *_, (status, image, _, files, entry) = fns["generate"]("Make Image 1 blue", gallery, None, *FAST_IMAGE, request=visitor())
+    *_, (status, image, _, files, entry) = fns["generate"](
+        "Make Image 1 blue", gallery, None, *FAST_IMAGE, request=visitor()
+    )
     assert status.startswith("Done: ") and Path(image).is_file() and entry["settings"]["seed"] == 3
-    *_, (status, sheet, _, cells, entries) = fns["cfg_grid"]("3, 5", "1", "A red circle", [], None, *FAST_IMAGE, request=visitor())
+    *_, (status, sheet, _, cells, entries) = fns["cfg_grid"](
+        "3, 5", "1", "A red circle", [], None, *FAST_IMAGE, request=visitor()
+    )
     assert status.startswith("Done: 2 cells") and len(cells) == len(entries) == 2
     assert isinstance(fns["rewrite"]("A red circle", [], None), str)
     with pytest.raises(gr.Error, match="Image 2"):  # an engine error reaches the visitor with its own message
@@ -194,16 +198,19 @@ from vino_app.studio.models import released_weights_cached
 from vino_app.ui import StudioUI
 
 root = Path(sys.argv[1])
-pipe = VinoPipeline.from_pretrained(root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="zerogpu")
+pipe = VinoPipeline.from_pretrained(
+    root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="zerogpu"
+)
 studio = Studio(pipe, ModelSource.from_folder(root, "tiny", "tiny test weights", "world"), sys.argv[2])
 fns = {f.api_name: f.fn for f in StudioUI(studio).build().fns.values() if f.api_name}
-tensors = [t for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for t in [*m.parameters(), *m.buffers()]]
+models = (pipe.transformer, pipe.condition_encoder, pipe.vae)
+tensors = [t for m in models for t in [*m.parameters(), *m.buffers()]]
 print(json.dumps({
     "zerogpu": app.on_zerogpu(),
     "profile": [app.memory_profile(None), app.memory_profile("full")],
     "cuda_available": torch.cuda.is_available(),
     "devices": sorted({t.device.type for t in tensors}),
-    "dtypes": sorted({str(p.dtype) for m in (pipe.transformer, pipe.condition_encoder, pipe.vae) for p in m.parameters()}),
+    "dtypes": sorted({str(p.dtype) for m in models for p in m.parameters()}),
     "registered_bytes": zerogpu_torch.size(),
     "model_bytes": sum(t.numel() * t.element_size() for t in tensors),
     "decorated": sorted(name for name, fn in fns.items() if hasattr(fn, "zerogpu")),
@@ -219,8 +226,8 @@ def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without
     its real decorator. Only the device API (never called here) is missing."""
     env = {**os.environ, "SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": "http://127.0.0.1:9",
            "ZEROGPU_OFFLOAD_DIR": str(tmp_path / "offload"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", ZEROGPU_RUN, str(tiny_root), str(tmp_path / "out")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", ZEROGPU_RUN, str(tiny_root), str(tmp_path / "out")]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["zerogpu"] and seen["cuda_available"] and not torch.cuda.is_available()
@@ -235,7 +242,9 @@ def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without
 
 def test_zerogpu_profile_off_zerogpu_builds_on_the_cpu_and_generates(tiny_root, media):
     """`--profile zerogpu` on a machine without ZeroGPU or CUDA: bf16, built on the CPU, moved to the CPU."""
-    pipe = VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), memory_profile="zerogpu")
+    pipe = VinoPipeline.from_pretrained(
+        tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), memory_profile="zerogpu"
+    )
     assert pipe.memory_profile.load_on_cpu and pipe.transformer.dtype == torch.bfloat16
     assert pipe._execution_device.type == "cpu" and not pipe.vae.use_tiling
     out = pipe("Make Image 1 blue", [str(media["square"])], height=64, width=64, num_inference_steps=1)

@@ -50,7 +50,8 @@ def released_weights_cached() -> bool:
 
     from ..hub_files import RELEASED_FILES
 
-    return all(isinstance(try_to_load_from_cache(repo, name), str) for repo, files in RELEASED_FILES.items() for name in files)
+    wanted = [(repo, name) for repo, files in RELEASED_FILES.items() for name in files]
+    return all(isinstance(try_to_load_from_cache(repo, name), str) for repo, name in wanted)
 
 
 def on_zerogpu() -> bool:
