@@ -72,6 +72,11 @@ GPU_ENDPOINTS = {"generate", "cfg_grid", "rewrite"}
 FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 5.0, 1.0, 5.0, 3, ""]
 
 
+def settings(**changes) -> list:
+    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative"]
+    return [changes.get(name, value) for name, value in zip(names, FAST_IMAGE)]
+
+
 def endpoints(demo) -> dict:
     return {f.api_name: f.fn for f in demo.fns.values() if f.api_name}
 
@@ -181,6 +186,20 @@ def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_st
     with pytest.raises(gr.Error, match="Image 2"):  # an engine error reaches the visitor with its own message
         fns["generate"]("Put Image 2 on Image 1", gallery, None, *FAST_IMAGE, request=visitor())
     assert [name for name, _ in calls] == ["generate", "cfg_grid", "rewrite", "generate"]
+
+
+def test_a_gpu_call_closed_before_its_end_stops_its_job(tiny_studio):
+    """On ZeroGPU, Cancel closes the call (Gradio's `cancels`), which closes the endpoint's generator in the
+    worker: the job stops after its current step and writes nothing."""
+    fns = endpoints(StudioUI(tiny_studio).build())
+    call = fns["generate"]("A red circle", [], None, *settings(steps=40), request=visitor())
+    assert next(call)[0] == "Step 1 of 40…"
+    call.close()
+    assert tiny_studio.pipe.interrupt
+    with tiny_studio._lock:  # the job has ended
+        assert not [p for p in tiny_studio.output_dir.iterdir() if p.name != "uploads"]
+    *_, (status, *_) = fns["generate"]("A red circle", [], None, *FAST_IMAGE, request=visitor())
+    assert status.startswith("Done: ")  # and the studio serves the next call
 
 
 # ---------------------------------------------------------------------- ZeroGPU: the real `spaces`, CUDA absent

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -229,11 +230,12 @@ class StudioUI:
         if report.errors:
             raise gr.Error(html.escape("; ".join(report.errors)))
         owner = getattr(request, "session_hash", None)
-        for event in self.studio.stream(job, owner):
-            if isinstance(event, Progress):
-                yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
-            else:
-                yield self.show(event)
+        with self.stop_when_closed(owner):
+            for event in self.studio.stream(job, owner):
+                if isinstance(event, Progress):
+                    yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
+                else:
+                    yield self.show(event)
 
     def show(self, result: StudioResult):
         """Outputs for a finished result: status, image or video, downloads."""
@@ -263,8 +265,20 @@ class StudioUI:
             "caption": f"{result.task} · {result.label or 'seed ' + str(result.job.settings.seed)} · {result.job.prompt[:40]}",
         }
 
+    @contextmanager
+    def stop_when_closed(self, owner: str | None):
+        """A streaming endpoint closed before its end (Cancel on ZeroGPU, where the run is in another process, or
+        a visitor gone) stops the job after its current step."""
+        try:
+            yield
+        except GeneratorExit:
+            self.studio.cancel(owner)
+            raise
+
     def cancel(self, request: gr.Request = None):
         owner = getattr(request, "session_hash", None)
+        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click closes it there
+            return "Cancelling after the current step…"
         return "Cancelling after the current step…" if self.studio.cancel(owner) else "Nothing of yours is running."
 
     def rewrite(self, prompt, gallery, video):
@@ -278,21 +292,22 @@ class StudioUI:
         owner = getattr(request, "session_hash", None)
         cells = len(text_scales) * len(image_scales)
         done = 0
-        for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
-            if isinstance(event, Progress):
-                done += event.step == event.total
-                yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
-            else:
-                sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
-                is_video = event[0].is_video
-                entries = [self.history_entry(r) for r in event]
-                yield (
-                    f"Done: {cells} cells, same seed {job.settings.seed}.",
-                    None if is_video else sheet_path,
-                    gr.update(value=sheet_path if is_video else None, visible=is_video),
-                    [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
-                    entries,
-                )
+        with self.stop_when_closed(owner):
+            for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
+                if isinstance(event, Progress):
+                    done += event.step == event.total
+                    yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
+                else:
+                    sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
+                    is_video = event[0].is_video
+                    entries = [self.history_entry(r) for r in event]
+                    yield (
+                        f"Done: {cells} cells, same seed {job.settings.seed}.",
+                        None if is_video else sheet_path,
+                        gr.update(value=sheet_path if is_video else None, visible=is_video),
+                        [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
+                        entries,
+                    )
 
     # ------------------------------------------------------------------ history and reuse
 
@@ -457,10 +472,12 @@ class StudioUI:
             run = on_gpu(user_errors(self.generate), user_errors(gpu.generate))
             gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
             gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
-            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel")
             grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
-            grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
+            grid_event = grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
+            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (see stop_when_closed).
+            closes = [gen_event, grid_event] if studio.profile_name == "zerogpu" else None
+            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
             keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
