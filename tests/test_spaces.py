@@ -259,8 +259,9 @@ def test_zerogpu_mode_loads_the_tiny_set_under_the_spaces_cuda_emulation_without
 
 # ---------------------------------------------------------------------- CPU Space
 
-def test_zerogpu_profile_off_zerogpu_builds_on_the_cpu_and_generates(tiny_root, media):
-    """`--profile zerogpu` on a machine without ZeroGPU or CUDA: bf16, built on the CPU, moved to the CPU."""
+def test_zerogpu_profile_off_zerogpu_builds_on_the_cpu_and_generates(tiny_root, media, tmp_path):
+    """`--profile zerogpu` on a machine without ZeroGPU or CUDA: bf16, built on the CPU, moved to the CPU; the
+    studio keeps that profile (no hooks or quantization on ZeroGPU)."""
     pipe = VinoPipeline.from_pretrained(
         tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), memory_profile="zerogpu"
     )
@@ -268,6 +269,11 @@ def test_zerogpu_profile_off_zerogpu_builds_on_the_cpu_and_generates(tiny_root, 
     assert pipe._execution_device.type == "cpu" and not pipe.vae.use_tiling
     out = pipe("Make Image 1 blue", [str(media["square"])], height=64, width=64, num_inference_steps=1)
     assert out.frames.shape == (1, 64, 64, 3)
+    ui = StudioUI(Studio(pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path))
+    with pytest.raises(gr.Error, match="stays in the 'zerogpu' memory profile"):
+        ui.switch_profile("24gb")
+    profile = next(c for c in ui.build().blocks.values() if getattr(c, "label", "") and "Memory profile" in c.label)
+    assert profile.value == "zerogpu" and profile.interactive is False
 
 
 def test_a_cpu_space_starts_on_the_demo_model_and_says_so(monkeypatch, tmp_path):
