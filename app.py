@@ -9,17 +9,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vino_app.errors import VinoError
-from vino_app.memory import PROFILES
-from vino_app.studio import Studio, resolve_model
-from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT
+import spaces  # noqa: F401  first: on a ZeroGPU Space it patches torch's CUDA before anything can touch CUDA
+
+from vino_app.errors import VinoError  # noqa: E402
+from vino_app.memory import PROFILES  # noqa: E402
+from vino_app.studio import Studio, resolve_model  # noqa: E402
+from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT, on_zerogpu  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=env("VINO_MODEL", "auto"), help=f"{' | '.join(MODEL_CHOICES)} | a folder in the released layout (env VINO_MODEL)")
-    parser.add_argument("--profile", default=env("VINO_PROFILE"), choices=sorted(PROFILES), help="memory profile (env VINO_PROFILE; default: from the GPU's memory, cpu without one)")
+    parser.add_argument("--profile", default=env("VINO_PROFILE"), choices=sorted(PROFILES), help="memory profile (env VINO_PROFILE; default: zerogpu on ZeroGPU, else from the GPU's memory, cpu without one)")
     parser.add_argument("--output-dir", default=env("VINO_OUTPUT_DIR", str(Path(tempfile.gettempdir()) / "vino-studio")), help="where results are written (env VINO_OUTPUT_DIR)")
     parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "0.0.0.0" if env("SPACE_ID") else "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", env("PORT", "7860"))))
@@ -28,13 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def memory_profile(choice: str | None) -> str | None:
+    """The memory profile to load: the one asked for; by default 'zerogpu' on a ZeroGPU Space, else None (from the
+    GPU's memory)."""
+    return choice or ("zerogpu" if on_zerogpu() else None)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         source = resolve_model(args.model)
         print(f"VINO Studio: loading {source.label} …", flush=True)
-        studio = Studio.load(source, args.profile, args.output_dir)
+        studio = Studio.load(source, memory_profile(args.profile), args.output_dir)
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 

@@ -1,15 +1,12 @@
-"""Hosting: the Spaces front matter, the Deta Spacefile, ZeroGPU wrapping and the launcher's options."""
+"""Hosting: the Spaces front matter, the Deta Spacefile and the launcher's options (ZeroGPU: tests/test_spaces.py)."""
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import yaml
 
 import app
-from vino_app.ui import on_gpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,23 +23,6 @@ def test_spacefile_runs_the_app_in_one_python_micro():
     assert manifest["v"] == 0 and len(manifest["micros"]) == 1
     micro = manifest["micros"][0]
     assert micro["engine"].startswith("python") and micro["run"] == "python app.py" and micro["primary"] is True
-
-
-def test_zerogpu_wraps_with_a_duration_from_the_request(monkeypatch):
-    seen = {}
-
-    def gpu(duration):
-        def wrap(fn):
-            seen["duration"] = duration
-            return lambda *a, **k: ("on gpu", fn(*a, **k))
-
-        return wrap
-
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
-    wrapped = on_gpu(lambda x: x * 2, duration=lambda x: 10 * x)
-    assert wrapped(3) == ("on gpu", 6) and seen["duration"](4) == 40
-    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed: the function runs as it is
-    assert on_gpu(lambda x: x * 2, duration=lambda x: 1)(3) == 6
 
 
 def test_launcher_reads_its_environment(monkeypatch):

@@ -16,6 +16,8 @@ class MemoryProfile:
     quantize_transformer / quantize_vlm: None, "nf4" (bitsandbytes 4-bit) or "int8" (bitsandbytes 8-bit), CUDA only.
     offload: None (all on the GPU), "model" (each model moves to the GPU while it runs: diffusers' model CPU
     offload) or "group" (diffusers' block-level group offloading, the smallest footprint).
+    load_on_cpu: build every model on the CPU, then move the pipeline with `.to(device)` (what Hugging Face
+    ZeroGPU expects at start-up: its patched torch records the move and replays it on the GPU it lends per call).
     """
 
     name: str
@@ -25,6 +27,7 @@ class MemoryProfile:
     quantize_vlm: str | None = None
     offload: str | None = None
     vae_tiling: bool = False
+    load_on_cpu: bool = False
 
 
 PROFILES: dict[str, MemoryProfile] = {
@@ -42,6 +45,11 @@ PROFILES: dict[str, MemoryProfile] = {
         ),
         MemoryProfile("8gb", "bf16, block-level group offload to the CPU, VAE tiling", offload="group", vae_tiling=True),
         MemoryProfile("cpu", "float32 on the CPU, no quantization", dtype=torch.float32, vae_tiling=True),
+        MemoryProfile(
+            "zerogpu",
+            "bf16, built on the CPU and moved with .to('cuda'): Hugging Face ZeroGPU (no hooks, no quantization)",
+            load_on_cpu=True,
+        ),
     )
 }
 

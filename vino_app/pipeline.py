@@ -138,14 +138,14 @@ class VinoPipeline(DiffusionPipeline):
 
         checkpoint: hub repo id holding `vino.ckpt`, a folder with it, or the file itself. vlm: Qwen3-VL repo id or
         folder. base: HunyuanVideo repo id or folder (its `vae/` and `transformer/config.json` are used).
-        memory_profile: 'full', '24gb', '16gb', '8gb' or 'cpu' (default: chosen from the GPU's memory).
+        memory_profile: 'full', '24gb', '16gb', '8gb', 'cpu' or 'zerogpu' (default: chosen from the GPU's memory).
         """
         profile = get_profile(memory_profile or default_profile_name())
         dtype = dtype or profile.dtype
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if device == "cpu" and (profile.quantize_transformer or profile.quantize_vlm or profile.offload):
             raise VinoInputError(f"memory profile '{profile.name}' needs a CUDA GPU; use 'cpu' on this machine")
-        load_device = "cpu" if profile.offload else device
+        load_device = "cpu" if profile.offload or profile.load_on_cpu else device
         state = read_checkpoint(resolve_checkpoint(checkpoint))
         transformer, _ = load_transformer(base, state, dtype, device if profile.quantize_transformer else load_device, profile.quantize_transformer)
         encoder, processor, _ = load_condition_encoder(
@@ -158,8 +158,10 @@ class VinoPipeline(DiffusionPipeline):
         return pipe
 
     def apply_memory_profile(self, profile: MemoryProfile, device: str) -> None:
-        """Offload hooks (diffusers') and VAE tiling as the profile says."""
+        """Offload hooks (diffusers'), the move of CPU-built models and VAE tiling as the profile says."""
         self.memory_profile = profile
+        if profile.load_on_cpu:
+            self.to(device)
         if profile.offload == "model":
             self.enable_model_cpu_offload(device=device)
         elif profile.offload == "group":

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -18,8 +19,10 @@ from .export import read_settings
 from .media import MediaError
 from .memory import PROFILES
 from .sizes import MAX_AREA, MIN_AREA
+from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
+from .studio.models import hosting_note
 from .studio.settings import task_fits
 from .tasks import read_task_file
 
@@ -82,15 +85,6 @@ def user_errors(fn: Callable) -> Callable:
     return plain
 
 
-def on_gpu(fn: Callable, duration: Callable[..., float]) -> Callable:
-    """Run `fn` under Hugging Face ZeroGPU (`spaces.GPU`, with a per-request duration) when `spaces` is installed."""
-    try:
-        import spaces
-    except ImportError:
-        return fn
-    return spaces.GPU(duration=duration)(fn)
-
-
 def gallery_paths(gallery: list | None) -> list[str]:
     """File paths of the gallery's items in slot order."""
     return [item[0] if isinstance(item, (list, tuple)) else item for item in gallery or []]
@@ -148,12 +142,15 @@ class StudioUI:
         if studio.source.kind == "tiny" and "noise" not in label:
             label += " — random test weights: outputs are noise"
         warn = "⚠️ " if studio.source.kind == "tiny" else ""
+        note = hosting_note(studio.source, studio.pipe._execution_device.type)
         return (
             f"# VINO Studio\nModel: **{warn}{label}** · memory profile **{studio.profile_name}** · "
-            f"device **{studio.pipe._execution_device}**"
+            f"device **{studio.pipe._execution_device}**" + (f"  \n{html.escape(note)}" if note else "")
         )
 
     def switch_profile(self, name):
+        if self.studio.profile_name == "zerogpu" and name != "zerogpu":
+            raise gr.Error("On ZeroGPU the model stays in the 'zerogpu' memory profile (hooks and quantization are not supported there).")
         self.studio.switch_profile(name)
         return self.header(), f"Model reloaded with the '{html.escape(name)}' memory profile."
 
@@ -233,11 +230,12 @@ class StudioUI:
         if report.errors:
             raise gr.Error(html.escape("; ".join(report.errors)))
         owner = getattr(request, "session_hash", None)
-        for event in self.studio.stream(job, owner):
-            if isinstance(event, Progress):
-                yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
-            else:
-                yield self.show(event)
+        with self.stop_when_closed(owner):
+            for event in self.studio.stream(job, owner):
+                if isinstance(event, Progress):
+                    yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
+                else:
+                    yield self.show(event)
 
     def show(self, result: StudioResult):
         """Outputs for a finished result: status, image or video, downloads."""
@@ -267,8 +265,20 @@ class StudioUI:
             "caption": f"{result.task} · {result.label or 'seed ' + str(result.job.settings.seed)} · {result.job.prompt[:40]}",
         }
 
+    @contextmanager
+    def stop_when_closed(self, owner: str | None):
+        """A streaming endpoint closed before its end (Cancel on ZeroGPU, where the run is in another process, or
+        a visitor gone) stops the job after its current step."""
+        try:
+            yield
+        except GeneratorExit:
+            self.studio.cancel(owner)
+            raise
+
     def cancel(self, request: gr.Request = None):
         owner = getattr(request, "session_hash", None)
+        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click closes it there
+            return "Cancelling after the current step…"
         return "Cancelling after the current step…" if self.studio.cancel(owner) else "Nothing of yours is running."
 
     def rewrite(self, prompt, gallery, video):
@@ -282,21 +292,22 @@ class StudioUI:
         owner = getattr(request, "session_hash", None)
         cells = len(text_scales) * len(image_scales)
         done = 0
-        for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
-            if isinstance(event, Progress):
-                done += event.step == event.total
-                yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
-            else:
-                sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
-                is_video = event[0].is_video
-                entries = [self.history_entry(r) for r in event]
-                yield (
-                    f"Done: {cells} cells, same seed {job.settings.seed}.",
-                    None if is_video else sheet_path,
-                    gr.update(value=sheet_path if is_video else None, visible=is_video),
-                    [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
-                    entries,
-                )
+        with self.stop_when_closed(owner):
+            for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
+                if isinstance(event, Progress):
+                    done += event.step == event.total
+                    yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
+                else:
+                    sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
+                    is_video = event[0].is_video
+                    entries = [self.history_entry(r) for r in event]
+                    yield (
+                        f"Done: {cells} cells, same seed {job.settings.seed}.",
+                        None if is_video else sheet_path,
+                        gr.update(value=sheet_path if is_video else None, visible=is_video),
+                        [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
+                        entries,
+                    )
 
     # ------------------------------------------------------------------ history and reuse
 
@@ -396,7 +407,7 @@ class StudioUI:
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
-                        profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)")
+                        profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)", interactive=studio.profile_name != "zerogpu")
                     estimate = gr.Markdown(elem_id="estimate")
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -453,16 +464,20 @@ class StudioUI:
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
             profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
-            rewrite_btn.click(user_errors(self.rewrite), [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
+            gpu = GpuTime(self.job, self.studio.estimate, parse_scales)
+            rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
+            rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
 
-            run = on_gpu(user_errors(self.generate), self.gpu_seconds)
+            run = on_gpu(user_errors(self.generate), user_errors(gpu.generate))
             gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
             gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
-            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel")
-            grid = on_gpu(user_errors(self.cfg_grid), self.gpu_seconds_grid)
-            grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
+            grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
+            grid_event = grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
+            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (see stop_when_closed).
+            closes = [gen_event, grid_event] if studio.profile_name == "zerogpu" else None
+            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
             keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
@@ -470,18 +485,6 @@ class StudioUI:
             reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, fill, api_name="reuse_settings")
             demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
         return demo
-
-    # ------------------------------------------------------------------ ZeroGPU durations
-
-    def gpu_seconds(self, prompt, gallery, video, *controls, **_) -> float:
-        try:
-            return min(30 + 1.5 * self.studio.estimate(self.job(prompt, gallery, video, *controls)).seconds, 600)
-        except Exception:
-            return 120
-
-    def gpu_seconds_grid(self, text_values, image_values, *inputs, **_) -> float:
-        cells = len(str(text_values).split(",")) * len(str(image_values).split(","))
-        return min(cells * self.gpu_seconds(*inputs), 1200)
 
 
 def parse_scales(text: str, name: str) -> list[float]:

@@ -44,24 +44,45 @@ RELEASED = ModelSource("released", "VINO (released weights)", DEFAULT_CHECKPOINT
 
 
 def released_weights_cached() -> bool:
-    """Whether the hub cache already holds the released checkpoint, VLM and VAE (nothing is downloaded)."""
+    """Whether the hub cache already holds every file the engine reads of the released weights (nothing is
+    downloaded); a Space's `preload_from_hub` puts them there at build time."""
     from huggingface_hub import try_to_load_from_cache
 
-    wanted = [(DEFAULT_CHECKPOINT, "vino.ckpt"), (DEFAULT_VLM, "config.json"), (DEFAULT_BASE, "vae/config.json")]
+    from ..hub_files import RELEASED_FILES
+
+    wanted = [(repo, name) for repo, files in RELEASED_FILES.items() for name in files]
     return all(isinstance(try_to_load_from_cache(repo, name), str) for repo, name in wanted)
+
+
+def on_zerogpu() -> bool:
+    """Whether this process runs on a Hugging Face ZeroGPU Space, as the `spaces` package reads it (env
+    SPACES_ZERO_GPU). There `spaces` must be imported before anything touches CUDA: `app.py` imports it first."""
+    from spaces.config import Config
+
+    return Config.zero_gpu
+
+
+def hosting_note(source: ModelSource, device_type: str) -> str | None:
+    """What a visitor of a Space should know about its hardware: a CPU Space runs the demo model."""
+    if not os.environ.get("SPACE_ID") or device_type != "cpu":
+        return None
+    return (
+        f"This Space runs on CPU hardware, so it serves the {source.kind} model; the released VINO needs a GPU "
+        "(a ZeroGPU or GPU Space, see docs/spaces.md)."
+    )
 
 
 def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None = None) -> ModelSource:
     """The model for `choice` (default: env `VINO_MODEL`, else `auto`): `released` (hub ids, downloaded if needed),
     `demo` (the project's trained world model), `tiny` (random test weights, built on first use under `cache_dir`, env `VINO_CACHE_DIR` or
     ~/.cache/vino_studio), a folder in the
-    released layout, or `auto`: the released weights when they are cached and a GPU is present, else the demo model,
-    else the tiny set."""
+    released layout, or `auto`: the released weights on a ZeroGPU Space (preloaded at build time) or when they are
+    cached and a GPU is present, else the demo model, else the tiny set."""
     choice = choice or os.environ.get("VINO_MODEL") or "auto"
     if choice == "auto":
         import torch
 
-        if torch.cuda.is_available() and released_weights_cached():
+        if on_zerogpu() or (torch.cuda.is_available() and released_weights_cached()):
             return RELEASED
         choice = "demo" if (DEMO_MODEL_DIR / "vino.ckpt").exists() else "tiny"
     if choice == "released":
