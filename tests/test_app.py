@@ -172,10 +172,10 @@ def test_presets_fill_controls_and_reuse_settings_round_trip(app):
         assert prompt == preset.instruction and len(gallery) == len(preset.images) and (video is not None) == (preset.video is not None)
         assert (task, frames) == (preset.settings.task, preset.settings.num_frames)
     _, image, _, _ = client.predict("a red circle", [], None, *settings(seed=1234, cfg=3.5), api_name="/generate")
-    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative = client.predict(
+    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, note = client.predict(
         handle_file(image), api_name="/reuse_settings"
     )
-    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64)
+    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64) and note.startswith("Settings and")
 
 
 def test_errors_are_escaped_and_a_gpu_profile_on_cpu_is_refused_without_losing_the_model(app, media):

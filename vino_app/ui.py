@@ -9,25 +9,28 @@ import json
 import logging
 import random
 from contextlib import contextmanager
+import re
+import uuid
 from pathlib import Path
 from typing import Callable
 
 import gradio as gr
+from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from .errors import VinoError
-from .export import read_settings
 from .media import MediaError
 from .memory import PROFILES
-from .sizes import MAX_AREA, MIN_AREA
 from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
+from .studio.limits import CONTROLS, MAX_SEED, parse_values
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
 from .studio.models import hosting_note
+from .studio.reuse import Reused, from_entry, from_file
 from .studio.settings import task_fits
-from .tasks import read_task_file
 
 logger = logging.getLogger(__name__)
-MAX_SEED = 2**31 - 1
+GRID_AXES = {"text CFG": "guidance_scale", "image CFG": "image_guidance_scale"}  # CFG-grid axis -> control
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s'\"/<>;,)]+){2,}/?")
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
 .chip button { min-width: 0 !important; }
@@ -48,19 +51,29 @@ def _insert_js(name: str) -> str:
     }}"""
 
 
+def hide_paths(text: str) -> str:
+    """`text` with every absolute server path cut to its file name (messages never show the server's folders)."""
+    return ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name, text)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the engine's errors into `gr.Error` with escaped text; log anything unexpected and answer without a
-    traceback. Works for plain functions and generators."""
+    """Turn the engine's errors into `gr.Error` with escaped text and no server paths, logged as one line; log
+    anything unexpected once, with its traceback and an error id that the short message shown also carries.
+    Works for plain functions and generators."""
 
     def translate(exc: BaseException) -> gr.Error:
-        if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, (VinoError, ValueError)):
-            return gr.Error(html.escape(str(exc)), print_exception=False)
-        logger.exception("unexpected error in %s", fn.__name__)
+        if isinstance(exc, (gr.Error, VinoError)):
+            message = hide_paths(exc.message if isinstance(exc, gr.Error) else str(exc))
+            logger.info("refused %s: %s", fn.__name__, " ".join(message.split()))
+            if isinstance(exc, gr.Error):
+                exc.message = message
+                return exc
+            return gr.Error(html.escape(message), print_exception=False)
+        error_id = uuid.uuid4().hex[:8]
+        logger.exception("error %s in %s", error_id, fn.__name__)
         return gr.Error(
-            f"Something went wrong inside the studio ({type(exc).__name__}); the details are in the server log. "
-            "Your inputs are kept; try again or change a setting.",
+            f"Something went wrong inside the studio (error {error_id}, {type(exc).__name__}); the details are in "
+            "the server log under that id. Your inputs are kept; try again or change a setting.",
             print_exception=False,
         )
 
@@ -113,17 +126,11 @@ class StudioUI:
     # ------------------------------------------------------------------ helpers
 
     def settings(self, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> GenerationSettings:
+        """The controls' values as sent (any JSON a caller posts), checked on the server against `limits.CONTROLS`."""
+        negative = negative.strip() if isinstance(negative, str) else negative
         return GenerationSettings(
-            task=task,
-            num_frames=int(frames),
-            side=int(side),
-            aspect=aspect,
-            num_inference_steps=int(steps),
-            guidance_scale=float(cfg),
-            image_guidance_scale=float(image_cfg),
-            shift=float(shift),
-            negative_prompt=(negative or "").strip() or None,
-            seed=int(seed),
+            task=task, num_frames=frames, side=side, aspect=aspect, num_inference_steps=steps, guidance_scale=cfg,
+            image_guidance_scale=image_cfg, shift=shift, negative_prompt=negative or None, seed=seed,
         )
 
     def job(self, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> Job:
@@ -164,7 +171,7 @@ class StudioUI:
             try:
                 kept.append(str(normalise_image(path, self.uploads)))
             except MediaError as exc:
-                problems.append(str(exc).replace(str(Path(path).parent) + "/", ""))
+                problems.append(hide_paths(str(exc)))
         if len(kept) > MAX_IMAGES:
             problems.append(f"VINO Studio takes at most {MAX_IMAGES} images; images after Image {MAX_IMAGES} were left out")
             kept = kept[:MAX_IMAGES]
@@ -188,10 +195,7 @@ class StudioUI:
     def video_info(self, video):
         if not video:
             return ""
-        try:
-            return html.escape(describe_video(video))
-        except MediaError as exc:
-            raise gr.Error(html.escape(str(exc)).replace(html.escape(str(Path(video).parent)) + "/", "")) from None
+        return html.escape(describe_video(video))
 
     def check(self, prompt, gallery, video):
         count = len(gallery_paths(gallery))
@@ -288,7 +292,7 @@ class StudioUI:
 
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, request: gr.Request = None):
         job = self.job(prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative)
-        text_scales, image_scales = parse_scales(text_values, "text CFG"), parse_scales(image_values, "image CFG")
+        text_scales, image_scales = grid_values(text_values, "text CFG"), grid_values(image_values, "image CFG")
         owner = getattr(request, "session_hash", None)
         cells = len(text_scales) * len(image_scales)
         done = 0
@@ -312,42 +316,27 @@ class StudioUI:
     # ------------------------------------------------------------------ history and reuse
 
     def open_entry(self, entries, evt: gr.SelectData):
-        entry = entries[evt.index]
+        index = getattr(evt, "index", None)
+        if not isinstance(entries, list) or not isinstance(index, int) or not 0 <= index < len(entries):
+            raise gr.Error("Pick an item in the history or the grid first.")
+        entry = entries[index]
         inputs = {"prompt": entry["prompt"], "images": [Path(p).name for p in entry["images"]], "video": entry["video"] and Path(entry["video"]).name}
         return entry, [entry["media"], entry["sidecar"], entry["bundle"]], json.dumps({**inputs, "settings": entry["settings"]}, indent=1)
 
+    def fill(self, reused: Reused) -> list:
+        """Outputs of a reuse: instruction, images, video, the controls, and a status line."""
+        return [reused.prompt, numbered(list(reused.images)), reused.video, *self.controls_from(reused.settings), html.escape(reused.note())]
+
     def reuse(self, entry):
-        if not entry:
-            raise gr.Error("Pick an item in the history or the grid first.")
-        settings = GenerationSettings.from_dict(entry["settings"])
-        images = [p for p in entry.get("images", []) if Path(p).exists()]
-        video = entry.get("video") if entry.get("video") and Path(entry["video"]).exists() else None
-        return [entry["prompt"], numbered(images), video, *self.controls_from(settings)]
+        """This session's history item: references attached again only when they are files the studio owns."""
+        return self.fill(from_entry(entry, [self.studio.output_dir, gradio_upload_folder()]))
 
     def reuse_file(self, file):
-        """Settings from a dropped PNG/MP4 made by the studio or the CLI, or from a task-file sidecar."""
-        if not file:
+        """Settings from a dropped PNG/MP4 made by the studio or the CLI, or from a task-file sidecar; the references
+        it names are never opened (listed by file name to attach again)."""
+        if not file or not isinstance(file, str):
             raise gr.Error("Drop a PNG or MP4 made by VINO Studio, or its .json sidecar.")
-        path = Path(file)
-        if path.suffix.lower() == ".json":
-            spec = read_task_file(path)[0]
-            entry = {"prompt": spec.caption, "images": spec.image_paths, "video": spec.video_path, "settings": {}}
-        else:
-            try:
-                data = read_settings(path)
-            except Exception:
-                data = None
-            if not data or "request" not in data:
-                raise gr.Error(f"'{html.escape(path.name)}' carries no VINO settings; drop a file saved by VINO Studio.")
-            request, settings = data["request"], data["settings"]
-            folder = path.parent
-            entry = {
-                "prompt": request["caption"],
-                "images": [str(folder / p) for p in request.get("image_paths", [])],
-                "video": str(folder / request["video_path"]) if request.get("video_path") else None,
-                "settings": settings.get("studio", {}),
-            }
-        return self.reuse(entry)
+        return self.fill(from_file(file))
 
     # ------------------------------------------------------------------ layout
 
@@ -395,14 +384,14 @@ class StudioUI:
                         with gr.Row():
                             task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)", elem_id="task")
                             aspect = gr.Dropdown(list(ASPECTS), value="from references", label="Aspect")
-                        frames = gr.Slider(1, 89, value=1, step=4, label="Frames (1 = image; 4k+1)")
-                        side = gr.Slider(int(MIN_AREA**0.5), int(MAX_AREA**0.5), value=640, step=16, label="Area (side of a square of the same area, px)")
+                        frames = slider("num_frames", 1, label="Frames (1 = image; 4k+1)")
+                        side = slider("side", 640, label="Area (side of a square of the same area, px)")
                         with gr.Row():
-                            cfg = gr.Slider(1, 15, value=5, step=0.5, label="Text CFG")
-                            image_cfg = gr.Slider(1, 5, value=1, step=0.1, label="Image CFG (1 = off)")
+                            cfg = slider("guidance_scale", 5, label="Text CFG")
+                            image_cfg = slider("image_guidance_scale", 1, label="Image CFG (1 = off)")
                         with gr.Row():
-                            steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="steps")
-                            shift = gr.Slider(1, 15, value=5, step=0.5, label="Shift")
+                            steps = slider("num_inference_steps", 50, label="Steps", elem_id="steps")
+                            shift = slider("shift", 5, label="Shift")
                         with gr.Row():
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
                             dice = gr.Button("🎲", size="sm", scale=0)
@@ -464,7 +453,7 @@ class StudioUI:
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
             profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
-            gpu = GpuTime(self.job, self.studio.estimate, parse_scales)
+            gpu = GpuTime(self.job, self.studio.estimate, grid_values)
             rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
             rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
             use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
@@ -481,21 +470,21 @@ class StudioUI:
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
             keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
-            reuse.click(user_errors(self.reuse), picked, fill, api_name=False)
-            reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, fill, api_name="reuse_settings")
+            reuse.click(user_errors(self.reuse), picked, [*fill, status], api_name=False)
+            reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, [*fill, status], api_name="reuse_settings")
             demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
         return demo
 
 
-def parse_scales(text: str, name: str) -> list[float]:
-    """'3, 5, 7' -> [3.0, 5.0, 7.0]; a clear error for anything else."""
-    try:
-        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise gr.Error(f"{name} values must be numbers separated by commas, e.g. '3, 5, 7'; got '{html.escape(str(text))}'") from None
-    if not values or any(not 1 <= v <= 20 for v in values):
-        raise gr.Error(f"give one or more {name} values between 1 and 20, separated by commas")
-    return values
+def slider(name: str, value: float, **kwargs) -> gr.Slider:
+    """A slider over the server-checked range of control `name` (`limits.CONTROLS`)."""
+    allowed = CONTROLS[name]
+    return gr.Slider(allowed.low, allowed.high, value=value, step=allowed.step, **kwargs)
+
+
+def grid_values(text: str, axis: str) -> list[float]:
+    """A CFG grid's values for `axis` ("text CFG" / "image CFG"), each checked against its slider's range."""
+    return parse_values(text, GRID_AXES[axis])
 
 
 def _selected_index(evt: gr.SelectData) -> int:

@@ -9,8 +9,8 @@ from typing import Sequence
 
 from ..media import load_image, read_video
 from ..prompt import find_references
+from .limits import MAX_IMAGES
 
-MAX_IMAGES = 8
 REMOVED_IMAGE = "the removed image"
 
 

@@ -27,6 +27,7 @@ from ..prompt import ReferenceReport, chat_text, check_references
 from ..tasks import TaskSpec
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
+from .limits import MAX_CFG_GRID_CELLS, check_counts, check_text
 from .settings import GenerationSettings, Preset, load_presets
 from .sheet import contact_sheet
 
@@ -42,6 +43,10 @@ class Job:
     images: tuple[str, ...]
     video: str | None
     settings: GenerationSettings
+
+    def __post_init__(self) -> None:
+        check_text(self.prompt, "instruction")
+        check_counts(len(self.images), int(self.video is not None))
 
 
 @dataclass(frozen=True)
@@ -216,8 +221,8 @@ class Studio:
         `Progress` (with the cell's label) and finally the list of results."""
         if not text_scales or not image_scales:
             raise VinoInputError("give at least one text-CFG value and one image-CFG value, e.g. '3, 5, 7' and '1'")
-        if len(text_scales) * len(image_scales) > 16:
-            raise VinoInputError("a CFG grid has at most 16 cells; give fewer values")
+        if len(text_scales) * len(image_scales) > MAX_CFG_GRID_CELLS:
+            raise VinoInputError(f"a CFG grid has at most {MAX_CFG_GRID_CELLS} cells; give fewer values")
 
         def work(on_step: StepCallback) -> list[list[StudioResult]]:
             results = []
