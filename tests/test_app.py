@@ -109,7 +109,7 @@ def test_cancel_stops_within_a_step_and_app_keeps_serving(app):
     client, studio = app
     job = client.submit("a red circle", [], None, *settings(steps=100, frames=41, side=256), api_name="/generate")
     deadline = time.time() + 60
-    while studio._owner is None and time.time() < deadline:
+    while studio._running is None and time.time() < deadline:
         time.sleep(0.05)
     assert client.predict(api_name="/cancel").startswith("Cancelling")
     with pytest.raises(AppError, match="cancelled after step"):

@@ -14,7 +14,7 @@ from vino_app.studio.models import PRESETS_DIR, REPO_ROOT
 from vino_app.studio.references import move, remove, renumber_images
 from vino_app.studio.settings import load_presets
 from vino_app.studio.sheet import contact_sheet
-from vino_app.studio.studio import cheaper_settings
+from vino_app.studio.studio import RunningJob, cheaper_settings
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +96,18 @@ def test_out_of_memory_retries_at_a_lower_setting(studio, monkeypatch):
         studio.run(Job("a red circle", (), None, GenerationSettings(side=384, num_inference_steps=1)))
 
 
-def test_cancel_belongs_to_the_job_owner(studio):
+def test_cancel_belongs_to_the_job_owner_or_its_handle(studio):
     assert studio.cancel("someone") is False  # nothing runs
-    studio._owner = "alice"
+    studio._running = RunningJob("job-alice", "alice")
     try:
         assert studio.cancel("bob") is False and not studio.pipe.interrupt
+        assert studio.cancel(None) is False and not studio.pipe.interrupt  # no session, no handle: nothing
+        assert studio.cancel(None, "job-bob") is False and not studio.pipe.interrupt
+        assert studio.cancel(None, "job-alice") is True and studio.pipe.interrupt
+        studio.pipe._interrupt = False
         assert studio.cancel("alice") is True and studio.pipe.interrupt
     finally:
-        studio._owner, studio.pipe._interrupt = None, False
+        studio._running, studio.pipe._interrupt = None, False
 
 
 def test_contact_sheet_tiles_and_labels():

@@ -8,7 +8,6 @@ import inspect
 import json
 import logging
 import random
-from contextlib import contextmanager
 import re
 import uuid
 from pathlib import Path
@@ -22,7 +21,8 @@ from .media import MediaError
 from .memory import PROFILES
 from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
-from .studio.limits import CONTROLS, MAX_SEED, parse_values
+from .studio.limits import CONTROLS, MAX_SEED, check_text, parse_values
+from .studio.studio import new_job_id
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
 from .studio.models import hosting_note
 from .studio.reuse import Reused, from_entry, from_file
@@ -233,13 +233,13 @@ class StudioUI:
         report = self.studio.check(job.prompt, len(job.images), int(job.video is not None))
         if report.errors:
             raise gr.Error(html.escape("; ".join(report.errors)))
-        owner = getattr(request, "session_hash", None)
-        with self.stop_when_closed(owner):
-            for event in self.studio.stream(job, owner):
-                if isinstance(event, Progress):
-                    yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
-                else:
-                    yield self.show(event)
+        job_id = new_job_id()
+        yield f"Job {job_id}: starting…", gr.update(), gr.update(), gr.update(), gr.update()
+        for event in self.studio.stream(job, getattr(request, "session_hash", None), job_id):
+            if isinstance(event, Progress):
+                yield f"Job {job_id}: step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
+            else:
+                yield self.show(event)
 
     def show(self, result: StudioResult):
         """Outputs for a finished result: status, image or video, downloads."""
@@ -269,21 +269,15 @@ class StudioUI:
             "caption": f"{result.task} · {result.label or 'seed ' + str(result.job.settings.seed)} · {result.job.prompt[:40]}",
         }
 
-    @contextmanager
-    def stop_when_closed(self, owner: str | None):
-        """A streaming endpoint closed before its end (Cancel on ZeroGPU, where the run is in another process, or
-        a visitor gone) stops the job after its current step."""
-        try:
-            yield
-        except GeneratorExit:
-            self.studio.cancel(owner)
-            raise
-
-    def cancel(self, request: gr.Request = None):
-        owner = getattr(request, "session_hash", None)
-        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click closes it there
+    def cancel(self, job_id: str = "", request: gr.Request = None):
+        """Cancel the caller's running job: the one its session started, or the one whose id (shown in the status
+        as "Job <id>") it gives. A closed stream cancels its job by itself (`Studio.stream`)."""
+        job_id = check_text(job_id, "job id", limit=64).strip() or None
+        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click's `cancels` closes it
             return "Cancelling after the current step…"
-        return "Cancelling after the current step…" if self.studio.cancel(owner) else "Nothing of yours is running."
+        if self.studio.cancel(getattr(request, "session_hash", None), job_id):
+            return "Cancelling after the current step…"
+        return "Nothing of yours is running."
 
     def rewrite(self, prompt, gallery, video):
         if not (prompt or "").strip():
@@ -293,25 +287,23 @@ class StudioUI:
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, request: gr.Request = None):
         job = self.job(prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative)
         text_scales, image_scales = grid_values(text_values, "text CFG"), grid_values(image_values, "image CFG")
-        owner = getattr(request, "session_hash", None)
-        cells = len(text_scales) * len(image_scales)
-        done = 0
-        with self.stop_when_closed(owner):
-            for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
-                if isinstance(event, Progress):
-                    done += event.step == event.total
-                    yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
-                else:
-                    sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
-                    is_video = event[0].is_video
-                    entries = [self.history_entry(r) for r in event]
-                    yield (
-                        f"Done: {cells} cells, same seed {job.settings.seed}.",
-                        None if is_video else sheet_path,
-                        gr.update(value=sheet_path if is_video else None, visible=is_video),
-                        [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
-                        entries,
-                    )
+        cells, done, job_id = len(text_scales) * len(image_scales), 0, new_job_id()
+        yield f"Job {job_id}: starting {cells} cells…", gr.update(), gr.update(), gr.update(), []
+        for event in self.studio.cfg_grid(job, text_scales, image_scales, getattr(request, "session_hash", None), job_id):
+            if isinstance(event, Progress):
+                done += event.step == event.total
+                yield f"Job {job_id}: cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
+            else:
+                sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
+                is_video = event[0].is_video
+                entries = [self.history_entry(r) for r in event]
+                yield (
+                    f"Done: {cells} cells, same seed {job.settings.seed}.",
+                    None if is_video else sheet_path,
+                    gr.update(value=sheet_path if is_video else None, visible=is_video),
+                    [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
+                    entries,
+                )
 
     # ------------------------------------------------------------------ history and reuse
 
@@ -401,6 +393,7 @@ class StudioUI:
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
                         cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                    job_handle = gr.Textbox("", visible=False, label="Job id (callers without a session: from the status)")
                 with gr.Column(scale=5):
                     status = gr.Markdown(elem_id="status")
                     with gr.Tabs():
@@ -464,9 +457,9 @@ class StudioUI:
             grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
             grid_event = grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
-            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (see stop_when_closed).
+            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (Studio.stream then stops it).
             closes = [gen_event, grid_event] if studio.profile_name == "zerogpu" else None
-            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
+            cancel.click(user_errors(self.cancel), job_handle, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
             keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
