@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Callable
 
 import gradio as gr
+from fastapi.responses import JSONResponse
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
+from .controls import ControlDropdown, ControlNumber, ControlSlider
 from .errors import VinoError
 from .media import MediaError
 from .memory import PROFILES
 from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
-from .studio.limits import CONTROLS, MAX_SEED, check_text, parse_values
+from .studio.limits import MAX_SEED, check_text, parse_values
 from .studio.studio import new_job_id
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
 from .studio.models import hosting_note
@@ -96,6 +98,14 @@ def user_errors(fn: Callable) -> Callable:
             raise translate(exc) from None
 
     return plain
+
+
+def unknown_endpoint(request: object, exc: KeyError) -> JSONResponse:
+    """Gradio looks an event up by `fn_index` and lets a KeyError out as a 500: answer a clear 404 instead."""
+    return JSONResponse({"error": f"no such endpoint ({exc}); the named ones are listed at /gradio_api/info"}, status_code=404)
+
+
+API_GUARD = {"exception_handlers": {KeyError: unknown_endpoint}}  # FastAPI options for `launch(app_kwargs=...)`
 
 
 def gallery_paths(gallery: list | None) -> list[str]:
@@ -205,6 +215,8 @@ class StudioUI:
     @staticmethod
     def follow_inputs(task, gallery, video):
         """Back to `auto` when the attached references no longer fit the chosen task (a preset's t2i plus images)."""
+        if not isinstance(task, str) or not isinstance(gallery, (list, type(None))):
+            return "auto"
         return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
 
     # ------------------------------------------------------------------ presets and estimates
@@ -374,18 +386,18 @@ class StudioUI:
                         use_rewritten = gr.Button("Use this caption")
                     with gr.Accordion("Settings", open=True):
                         with gr.Row():
-                            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)", elem_id="task")
-                            aspect = gr.Dropdown(list(ASPECTS), value="from references", label="Aspect")
-                        frames = slider("num_frames", 1, label="Frames (1 = image; 4k+1)")
-                        side = slider("side", 640, label="Area (side of a square of the same area, px)")
+                            task = ControlDropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)", elem_id="task")
+                            aspect = ControlDropdown("aspect", list(ASPECTS), "from references", label="Aspect")
+                        frames = ControlSlider("num_frames", 1, label="Frames (1 = image; 4k+1)")
+                        side = ControlSlider("side", 640, label="Area (side of a square of the same area, px)")
                         with gr.Row():
-                            cfg = slider("guidance_scale", 5, label="Text CFG")
-                            image_cfg = slider("image_guidance_scale", 1, label="Image CFG (1 = off)")
+                            cfg = ControlSlider("guidance_scale", 5, label="Text CFG")
+                            image_cfg = ControlSlider("image_guidance_scale", 1, label="Image CFG (1 = off)")
                         with gr.Row():
-                            steps = slider("num_inference_steps", 50, label="Steps", elem_id="steps")
-                            shift = slider("shift", 5, label="Shift")
+                            steps = ControlSlider("num_inference_steps", 50, label="Steps", elem_id="steps")
+                            shift = ControlSlider("shift", 5, label="Shift")
                         with gr.Row():
-                            seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                            seed = ControlNumber("seed", 0, label="Seed")
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
                         profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)", interactive=studio.profile_name != "zerogpu")
@@ -424,7 +436,7 @@ class StudioUI:
             result_outputs = [status, result_image, result_video, downloads, picked]
 
             gallery.upload(user_errors(self.normalise), gallery, gallery, api_name="add_images")
-            gallery.select(_selected_index, None, selected, api_visibility="private")
+            gallery.select(user_errors(_selected_index), None, selected, api_visibility="private")
             for button, offset in ((left, -1), (right, 1), (drop, 0)):
                 button.click(
                     user_errors(_shift(self, offset)),
@@ -434,7 +446,7 @@ class StudioUI:
                 )
             video.change(user_errors(self.video_info), video, video_info, api_name="check_video")
             for source in (gallery, video):
-                source.upload(self.follow_inputs, [task, gallery, video], task, api_name=False)
+                source.upload(user_errors(self.follow_inputs), [task, gallery, video], task, api_name=False)
             for source in (prompt, gallery, video):
                 source.change(user_errors(self.check), [prompt, gallery, video], [ref_check, *chips], api_name="check_references" if source is prompt else False)
             for i, chip in enumerate(chips):
@@ -449,11 +461,11 @@ class StudioUI:
             gpu = GpuTime(self.job, self.studio.estimate, grid_values)
             rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
             rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
-            use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
+            use_rewritten.click(None, rewritten, prompt, js="(text) => text")
 
             run = on_gpu(user_errors(self.generate), user_errors(gpu.generate))
             gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
-            gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
+            gen_event.success(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
             grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
             grid_event = grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
@@ -462,17 +474,11 @@ class StudioUI:
             cancel.click(user_errors(self.cancel), job_handle, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
-            keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
+            keep.click(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
             reuse.click(user_errors(self.reuse), picked, [*fill, status], api_name=False)
             reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, [*fill, status], api_name="reuse_settings")
             demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
         return demo
-
-
-def slider(name: str, value: float, **kwargs) -> gr.Slider:
-    """A slider over the server-checked range of control `name` (`limits.CONTROLS`)."""
-    allowed = CONTROLS[name]
-    return gr.Slider(allowed.low, allowed.high, value=value, step=allowed.step, **kwargs)
 
 
 def grid_values(text: str, axis: str) -> list[float]:
@@ -481,7 +487,10 @@ def grid_values(text: str, axis: str) -> list[float]:
 
 
 def _selected_index(evt: gr.SelectData) -> int:
-    return evt.index
+    index = getattr(evt, "index", None)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise gr.Error("Select an image slot by clicking its picture.")
+    return index
 
 
 def _shift(ui: StudioUI, offset: int) -> Callable:
@@ -492,6 +501,7 @@ def _shift(ui: StudioUI, offset: int) -> Callable:
 
 
 def _append_history(entries: list, entry: dict | None):
-    if entry and entry not in entries:
+    entries = entries if isinstance(entries, list) else []
+    if isinstance(entry, dict) and entry not in entries:
         entries = [*entries, entry]
     return entries, [(e["media"], e["caption"]) for e in entries]

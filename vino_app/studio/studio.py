@@ -182,7 +182,8 @@ class Studio:
 
     def check(self, prompt: str, num_images: int, num_videos: int) -> ReferenceReport:
         """The instruction checked against the attached references (errors block a run, warnings do not)."""
-        return check_references(prompt, num_images, num_videos)
+        check_counts(num_images, num_videos)
+        return check_references(check_text(prompt, "instruction"), num_images, num_videos)
 
     def estimate(self, job: Job, video_frames: int | None = None) -> CostEstimate:
         """The cost of `job` on this machine under the loaded memory profile."""
@@ -277,6 +278,8 @@ class Studio:
 
     def rewrite(self, prompt: str, images: tuple[str, ...] = (), video: str | None = None) -> str:
         """The loaded Qwen3-VL's detailed caption for a short request (understanding then generation)."""
+        check_text(prompt, "instruction")
+        check_counts(len(images), int(video is not None))
         with self._lock:
             return self.pipe.rewrite_prompt(prompt, list(images), video)
 
