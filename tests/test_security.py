@@ -197,7 +197,7 @@ def test_a_flood_is_answered_queue_full_within_the_limit_and_the_next_request_is
     assert estimate["rank"] >= 1 and estimate["queue_size"] >= 2  # the position a waiting page shows
     for session, event_id in accepted:
         body = {"session_hash": session, "fn_index": fn_index(url, "generate"), "event_id": event_id}
-        assert httpx.post(url + "gradio_api/cancel", json=body).status_code == 200
+        assert httpx.post(url + "gradio_api/cancel", json=body, timeout=60).status_code == 200  # waits for the step
     wait_until(lambda: watched["active"] == 0, 60)
     assert watched["peak"] == 1 and set(watched["ended"]) <= {"cancelled"}
     status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")

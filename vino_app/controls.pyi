@@ -33,8 +33,12 @@ class _Checked:
 
 from gradio.events import Dependency
 
-class ControlSlider(_Checked, gr.Slider):
-    """A slider over control `name` of `limits.CONTROLS` (range and step from there)."""
+class ControlSlider(gr.Slider):
+    """A slider over control `name` of `limits.CONTROLS` (range and step from there). A Gradio template
+    (`is_template`): the page draws it as its base component."""
+
+    is_template = True
+    preprocess = _checked_preprocess
 
     def __init__(self, name: str, value: float, **kwargs) -> None:
         allowed = CONTROLS[name]
@@ -47,8 +51,11 @@ class ControlSlider(_Checked, gr.Slider):
         from gradio.components.base import Component
 
 
-class ControlNumber(_Checked, gr.Number):
+class ControlNumber(gr.Number):
     """A number box over control `name` of `limits.CONTROLS`."""
+
+    is_template = True
+    preprocess = _checked_preprocess
 
     def __init__(self, name: str, value: float, **kwargs) -> None:
         allowed = CONTROLS[name]
@@ -61,8 +68,11 @@ class ControlNumber(_Checked, gr.Number):
         from gradio.components.base import Component
 
 
-class ControlDropdown(_Checked, gr.Dropdown):
+class ControlDropdown(gr.Dropdown):
     """A dropdown whose posted value must be one of `choices` (refusals name `field`)."""
+
+    is_template = True
+    preprocess = _checked_preprocess
 
     def __init__(self, field: str, choices: list[str], value: str, **kwargs) -> None:
         self.check = lambda payload: check_choice(payload, field, choices)
@@ -72,3 +82,40 @@ class ControlDropdown(_Checked, gr.Dropdown):
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
+class CheckedSlider(gr.Slider):
+    """A slider whose posted value goes to `check`. A Gradio template (`is_template`): drawn as a slider, with
+    Gradio's own constructor (its config is read from that signature)."""
+
+    is_template = True
+    preprocess = _checked_preprocess
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    
+class CheckedNumber(gr.Number):
+    """A number box whose posted value goes to `check`."""
+
+    is_template = True
+    preprocess = _checked_preprocess
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    
+class CheckedDropdown(gr.Dropdown):
+    """A dropdown whose posted value goes to `check`."""
+
+    is_template = True
+    preprocess = _checked_preprocess
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    

@@ -17,7 +17,7 @@ import gradio as gr
 from fastapi.responses import JSONResponse
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
-from .controls import ControlDropdown, ControlNumber, ControlSlider
+from .controls import control_dropdown, control_number, control_slider
 from .errors import VinoError
 from .media import MediaError
 from .memory import PROFILES
@@ -386,18 +386,18 @@ class StudioUI:
                         use_rewritten = gr.Button("Use this caption")
                     with gr.Accordion("Settings", open=True):
                         with gr.Row():
-                            task = ControlDropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)", elem_id="task")
-                            aspect = ControlDropdown("aspect", list(ASPECTS), "from references", label="Aspect")
-                        frames = ControlSlider("num_frames", 1, label="Frames (1 = image; 4k+1)")
-                        side = ControlSlider("side", 640, label="Area (side of a square of the same area, px)")
+                            task = control_dropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)", elem_id="task")
+                            aspect = control_dropdown("aspect", list(ASPECTS), "from references", label="Aspect")
+                        frames = control_slider("num_frames", 1, label="Frames (1 = image; 4k+1)")
+                        side = control_slider("side", 640, label="Area (side of a square of the same area, px)")
                         with gr.Row():
-                            cfg = ControlSlider("guidance_scale", 5, label="Text CFG")
-                            image_cfg = ControlSlider("image_guidance_scale", 1, label="Image CFG (1 = off)")
+                            cfg = control_slider("guidance_scale", 5, label="Text CFG")
+                            image_cfg = control_slider("image_guidance_scale", 1, label="Image CFG (1 = off)")
                         with gr.Row():
-                            steps = ControlSlider("num_inference_steps", 50, label="Steps", elem_id="steps")
-                            shift = ControlSlider("shift", 5, label="Shift")
+                            steps = control_slider("num_inference_steps", 50, label="Steps", elem_id="steps")
+                            shift = control_slider("shift", 5, label="Shift")
                         with gr.Row():
-                            seed = ControlNumber("seed", 0, label="Seed")
+                            seed = control_number("seed", 0, label="Seed")
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
                         profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)", interactive=studio.profile_name != "zerogpu")
