@@ -131,7 +131,8 @@ class VideoInfo:
 
 def video_metadata(path: str | os.PathLike, count_limit: int | None = None) -> VideoInfo:
     """A video's metadata from its container header, or its packet index when the header states no frame count
-    (counted up to `count_limit`); no frame is decoded. Raises `MediaError` naming the file when it has no video stream or cannot be read."""
+    (counted up to `count_limit`); no frame is decoded. Raises `MediaError` naming the file when it has no video
+    stream or cannot be read."""
     import av
 
     path = _check_file(path, "video")
@@ -164,13 +165,14 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     info, name = video_metadata(path, count_limit=MAX_VIDEO_FRAMES + 1), Path(path).name
     side = math.isqrt(MAX_VIDEO_PIXELS)
     if info.width * info.height > MAX_VIDEO_PIXELS:
-        raise MediaError(f"video '{name}' is {info.width}x{info.height}; at most {side}x{side} pixels per frame: downscale it first")
+        size = f"{info.width}x{info.height}"
+        raise MediaError(f"video '{name}' is {size}; at most {side}x{side} pixels per frame: downscale it first")
     if info.fps > MAX_VIDEO_FPS:
-        raise MediaError(f"video '{name}' runs at {info.fps:g} fps; at most {MAX_VIDEO_FPS} fps: re-encode it at 24-60 fps")
+        raise MediaError(f"video '{name}' runs at {info.fps:g} fps; at most {MAX_VIDEO_FPS} fps: re-encode it at 24-60")
     if info.seconds > MAX_VIDEO_SECONDS:
         raise MediaError(f"video '{name}' lasts {info.seconds:.0f} s; at most {MAX_VIDEO_SECONDS} s: trim it first")
     if info.num_frames > MAX_VIDEO_FRAMES:
-        raise MediaError(f"video '{name}' has over {MAX_VIDEO_FRAMES} frames; at most {MAX_VIDEO_FRAMES}: trim it first")
+        raise MediaError(f"video '{name}' has more than {MAX_VIDEO_FRAMES} frames: trim it first")
     return info
 
 

@@ -42,7 +42,8 @@ class Range:
             number = float(value)
         except OverflowError:  # an int too large for a float
             raise VinoInputError(f"{self.label} must be {allowed}; got {_show(value)}") from None
-        if not math.isfinite(number) or not self.low <= number <= self.high or (self.integer and not number.is_integer()):
+        whole = number.is_integer() or not self.integer
+        if not math.isfinite(number) or not self.low <= number <= self.high or not whole:
             raise VinoInputError(f"{self.label} must be {allowed}; got {_show(value)}")
         return int(number) if self.integer else number
 
@@ -101,7 +102,9 @@ def parse_values(text: Any, name: str) -> list[float]:
     try:
         values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
     except ValueError:
-        raise VinoInputError(f"{allowed.label} values must be numbers separated by commas, e.g. '3, 5, 7'; got {_show(text)}") from None
+        raise VinoInputError(
+            f"{allowed.label} values must be numbers separated by commas, e.g. '3, 5, 7'; got {_show(text)}"
+        ) from None
     if not values:
         raise VinoInputError(f"give one or more {allowed.label} values separated by commas, e.g. '3, 5, 7'")
     return [allowed.check(v) for v in values]

@@ -56,7 +56,7 @@ def from_file(path: str | os.PathLike) -> Reused:
     if not text:
         raise VinoInputError(f"'{path.name}' carries no VINO settings; drop a file saved by VINO Studio")
     if len(text) > MAX_REUSE_BYTES:
-        raise VinoInputError(f"the '{SETTINGS_KEY}' settings in '{path.name}' are larger than {MAX_REUSE_BYTES:,} bytes")
+        raise VinoInputError(f"the '{SETTINGS_KEY}' settings in '{path.name}' exceed {MAX_REUSE_BYTES:,} bytes")
     data = load_json(text, path.name)
     if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
         raise VinoInputError(f"'{path.name}' carries no VINO request (its '{SETTINGS_KEY}' settings lack 'request')")

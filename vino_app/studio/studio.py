@@ -205,7 +205,12 @@ class Studio:
     # ------------------------------------------------------------------ running
 
     def run(
-        self, job: Job, on_step: StepCallback | None = None, owner: str | None = None, label: str = "", job_id: str | None = None
+        self,
+        job: Job,
+        on_step: StepCallback | None = None,
+        owner: str | None = None,
+        label: str = "",
+        job_id: str | None = None,
     ) -> StudioResult:
         """Generate `job` and write the result. Retries once at `cheaper_settings` when the GPU runs out of memory.
         `owner` (a session id) and `job_id` (default: a new one) are who may cancel it. Raises `VinoInputError` /
@@ -232,14 +237,21 @@ class Studio:
             finally:
                 self._running = None
 
-    def stream(self, job: Job, owner: str | None = None, job_id: str | None = None) -> Iterator[Progress | StudioResult]:
+    def stream(
+        self, job: Job, owner: str | None = None, job_id: str | None = None
+    ) -> Iterator[Progress | StudioResult]:
         """`run` in a worker thread, yielding `Progress` after each step and finally the `StudioResult`. Closing the
         iterator early (the caller went away) cancels the job after its current step."""
         job_id = job_id or new_job_id()
         yield from self._stream(lambda on_step: [self.run(job, on_step, owner, job_id=job_id)], job_id)
 
     def cfg_grid(
-        self, job: Job, text_scales: list[float], image_scales: list[float], owner: str | None = None, job_id: str | None = None
+        self,
+        job: Job,
+        text_scales: list[float],
+        image_scales: list[float],
+        owner: str | None = None,
+        job_id: str | None = None,
     ) -> Iterator[Progress | list[StudioResult]]:
         """The same job (same seed and inputs) at every text-CFG x image-CFG pair, row-major by text CFG; yields
         `Progress` (with the cell's label) and finally the list of results."""
@@ -254,7 +266,8 @@ class Studio:
                 for image in image_scales:
                     label = f"text {text:g} / image {image:g}"
                     cell = replace(job, settings=replace(job.settings, guidance_scale=text, image_guidance_scale=image))
-                    results.append(self.run(cell, lambda i, n, p, label=label: on_step(i, n, p, label), owner, label, job_id))
+                    on_cell_step = lambda i, n, p, label=label: on_step(i, n, p, label)  # noqa: E731
+                    results.append(self.run(cell, on_cell_step, owner, label, job_id))
             return [results]
 
         yield from self._stream(work, job_id)
