@@ -432,3 +432,23 @@ def test_a_user_error_is_one_log_line_and_an_unexpected_one_has_an_id(app, caplo
     assert "/secret/path" not in shown and "Traceback" not in shown
     records = [r for r in caplog.records if r.name.startswith("vino_app")]
     assert len(records) == 1 and records[0].exc_info is not None and error_id in records[0].getMessage()
+
+
+def test_exposed_endpoints_answer_bad_calls_with_a_clear_error(app, media):
+    client, studio, _ = app
+    bad_calls = [
+        ("/switch_profile", ["no-such-profile"]),
+        ("/apply_preset", ["../../app"]),
+        ("/move_later", [slots(media["square"]), 99, "Image 1"]),
+        ("/remove_image", [[], None, "Image 1"]),
+        ("/cancel", ["x" * 1000]),
+        ("/cfg_grid", ["3, 5", "1", "", [], None, *settings()]),
+        ("/cfg_grid", [",".join(["3"] * 17), "1", "a red circle", [], None, *settings()]),
+        ("/generate", ["   ", [], None, *settings()]),
+    ]
+    for endpoint, args in bad_calls:
+        with pytest.raises(AppError) as error:
+            client.predict(*args, api_name=endpoint)
+        text = str(error.value)
+        assert text and "Something went wrong" not in text and no_server_path(text), (endpoint, text)
+    assert studio.profile_name == "cpu"
