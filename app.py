@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 
-    from vino_app.ui import CSS, StudioUI
+    from vino_app.ui import API_GUARD, CSS, StudioUI
 
     demo = StudioUI(studio).build()
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size).launch(
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         max_file_size=args.max_upload,
         allowed_paths=[str(REPO_ROOT / "assets")],
         show_error=True,
+        app_kwargs=API_GUARD,
         css=CSS,
     )
 

@@ -109,7 +109,7 @@ def test_cancel_stops_within_a_step_and_app_keeps_serving(app):
     client, studio = app
     job = client.submit("a red circle", [], None, *settings(steps=100, frames=41, side=256), api_name="/generate")
     deadline = time.time() + 60
-    while studio._owner is None and time.time() < deadline:
+    while studio._running is None and time.time() < deadline:
         time.sleep(0.05)
     assert client.predict(api_name="/cancel").startswith("Cancelling")
     with pytest.raises(AppError, match="cancelled after step"):
@@ -172,10 +172,10 @@ def test_presets_fill_controls_and_reuse_settings_round_trip(app):
         assert prompt == preset.instruction and len(gallery) == len(preset.images) and (video is not None) == (preset.video is not None)
         assert (task, frames) == (preset.settings.task, preset.settings.num_frames)
     _, image, _, _ = client.predict("a red circle", [], None, *settings(seed=1234, cfg=3.5), api_name="/generate")
-    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative = client.predict(
+    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, note = client.predict(
         handle_file(image), api_name="/reuse_settings"
     )
-    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64)
+    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64) and note.startswith("Settings and")
 
 
 def test_errors_are_escaped_and_a_gpu_profile_on_cpu_is_refused_without_losing_the_model(app, media):

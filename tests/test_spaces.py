@@ -193,7 +193,7 @@ def test_a_gpu_call_closed_before_its_end_stops_its_job(tiny_studio):
     worker: the job stops after its current step and writes nothing."""
     fns = endpoints(StudioUI(tiny_studio).build())
     call = fns["generate"]("A red circle", [], None, *settings(steps=40), request=visitor())
-    assert next(call)[0] == "Step 1 of 40…"
+    assert next(call)[0].endswith(": starting…") and next(call)[0].endswith(": step 1 of 40…")  # "Job <id>: ..."
     call.close()
     assert tiny_studio.pipe.interrupt
     with tiny_studio._lock:  # the job has ended

@@ -7,14 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vino_app import CheckpointError, FrameCountError, VinoInputError
 from vino_app.studio import GenerationSettings, Job, ModelSource, OutOfMemory, Studio, resolve_model
 from vino_app.studio.models import PRESETS_DIR, REPO_ROOT
 from vino_app.studio.references import move, remove, renumber_images
+from vino_app.studio.reuse import from_entry
 from vino_app.studio.settings import load_presets
 from vino_app.studio.sheet import contact_sheet
-from vino_app.studio.studio import cheaper_settings
+from vino_app.studio.studio import RunningJob, cheaper_settings
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +98,18 @@ def test_out_of_memory_retries_at_a_lower_setting(studio, monkeypatch):
         studio.run(Job("a red circle", (), None, GenerationSettings(side=384, num_inference_steps=1)))
 
 
-def test_cancel_belongs_to_the_job_owner(studio):
+def test_cancel_belongs_to_the_job_owner_or_its_handle(studio):
     assert studio.cancel("someone") is False  # nothing runs
-    studio._owner = "alice"
+    studio._running = RunningJob("job-alice", "alice")
     try:
         assert studio.cancel("bob") is False and not studio.pipe.interrupt
+        assert studio.cancel(None) is False and not studio.pipe.interrupt  # no session, no handle: nothing
+        assert studio.cancel(None, "job-bob") is False and not studio.pipe.interrupt
+        assert studio.cancel(None, "job-alice") is True and studio.pipe.interrupt
+        studio.pipe._interrupt = False
         assert studio.cancel("alice") is True and studio.pipe.interrupt
     finally:
-        studio._owner, studio.pipe._interrupt = None, False
+        studio._running, studio.pipe._interrupt = None, False
 
 
 def test_contact_sheet_tiles_and_labels():
@@ -148,3 +154,18 @@ def test_task_choice_follows_the_attached_references():
 def test_auto_model_without_a_gpu_is_the_shipped_demo_model():
     source = resolve_model("auto")
     assert (source.kind, source.family) == ("demo", "world") and "low-quality" in source.label
+
+
+def test_history_reuse_reattaches_only_files_in_owned_folders(tmp_path):
+    owned = tmp_path / "out"
+    mine = owned / "ref.png"
+    mine.parent.mkdir()
+    Image.new("RGB", (8, 8)).save(mine)
+    (owned / "escape.py").symlink_to(REPO_ROOT / "app.py")  # a link inside an owned folder to a file outside it
+    entry = {"prompt": "x", "images": [str(mine), str(REPO_ROOT / "app.py"), str(owned / "escape.py")],
+             "video": "/etc/passwd", "settings": {"seed": 3}}
+    reused = from_entry(entry, [owned])
+    assert reused.images == (str(mine),) and reused.video is None and reused.settings.seed == 3
+    assert reused.attach_again == ("app.py", "escape.py", "passwd") and "attach the references again" in reused.note()
+    with pytest.raises(VinoInputError, match="steps must be a whole number from 1 to 100"):
+        from_entry({**entry, "settings": {"num_inference_steps": 10**12}}, [owned])

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from .errors import MediaError
 from .tasks import TaskSpec, write_task_file
 
 VIDEO_FPS = 24
@@ -61,14 +62,28 @@ def save_with_sidecar(frames: np.ndarray, stem: str | os.PathLike, spec: TaskSpe
     return path, sidecar
 
 
-def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The settings embedded by `save_png` / `save_mp4`, or None."""
+def read_settings_text(path: str | os.PathLike) -> str | None:
+    """The raw settings text embedded by `save_png` / `save_mp4` (None when there is none); a file that cannot be
+    opened raises `MediaError` naming it."""
     path = Path(path)
     if path.suffix.lower() == ".png":
-        text = Image.open(path).text.get(SETTINGS_KEY)
+        try:
+            with Image.open(path) as image:
+                text = getattr(image, "text", {}).get(SETTINGS_KEY)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise MediaError(f"'{path.name}' is not a readable PNG ({exc})") from None
     else:
         import av
 
-        with av.open(str(path)) as container:
-            text = container.metadata.get("comment")
+        try:
+            with av.open(str(path)) as container:
+                text = container.metadata.get("comment")
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise MediaError(f"'{path.name}' is not a readable MP4 ({exc})") from None
+    return text if isinstance(text, str) and text else None
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings embedded by `save_png` / `save_mp4`, or None."""
+    text = read_settings_text(path)
     return json.loads(text) if text else None

@@ -21,6 +21,12 @@ from .errors import MediaError
 from .sizes import SIZE_MULTIPLE, size_for_area
 
 MAX_IMAGE_PIXELS = 64_000_000  # larger uploads are refused as decompression bombs
+# Caps on a reference video, checked from its container before any frame is decoded.
+MAX_VIDEO_PIXELS = 2048 * 2048  # per frame
+MAX_VIDEO_FPS = 120
+MAX_VIDEO_SECONDS = 60
+MAX_VIDEO_FRAMES = 1800
+FALLBACK_FPS = 24.0  # for streams that state no frame rate (0/0)
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 ImageInput = str | os.PathLike | Image.Image
@@ -110,6 +116,81 @@ class VideoClip:
         return int(self.frames.shape[0])
 
 
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video's first video stream as its container states it: frames, frames per second, size in pixels,
+    duration in seconds and codec name."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    seconds: float
+    codec: str
+
+
+def video_metadata(path: str | os.PathLike, count_limit: int | None = None) -> VideoInfo:
+    """A video's metadata from its container header, or its packet index when the header states no frame count
+    (counted up to `count_limit`); no frame is decoded. Raises `MediaError` naming the file when it has no video
+    stream or cannot be read."""
+    import av
+
+    path = _check_file(path, "video")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"video '{path.name}' has no video stream; upload an MP4, WebM or MOV with pictures")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else FALLBACK_FPS
+            frames = stream.frames or _count_packets(container, stream, count_limit)
+            seconds = float(container.duration / av.time_base) if container.duration else frames / fps
+            context = stream.codec_context
+            info = VideoInfo(frames, fps, context.width, context.height, seconds, context.name)
+    except MediaError:
+        raise
+    except av.error.EOFError:  # the file ends before its first frame
+        raise MediaError(f"video '{path.name}' contains no frames; upload a video with at least one frame") from None
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"video '{path.name}' cannot be read ({type(exc).__name__}); upload an H.264 MP4") from None
+    if info.num_frames < 1:
+        raise MediaError(f"video '{path.name}' contains no frames; upload a video with at least one frame")
+    return info
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """`video_metadata`, checked against the caps on a reference video: at most `MAX_VIDEO_FRAMES` frames,
+    `MAX_VIDEO_FPS` fps, `MAX_VIDEO_PIXELS` per frame and `MAX_VIDEO_SECONDS`. Raises `MediaError` naming the file
+    and the cap."""
+    info, name = video_metadata(path, count_limit=MAX_VIDEO_FRAMES + 1), Path(path).name
+    side = math.isqrt(MAX_VIDEO_PIXELS)
+    if info.width * info.height > MAX_VIDEO_PIXELS:
+        size = f"{info.width}x{info.height}"
+        raise MediaError(f"video '{name}' is {size}; at most {side}x{side} pixels per frame: downscale it first")
+    if info.fps > MAX_VIDEO_FPS:
+        raise MediaError(f"video '{name}' runs at {info.fps:g} fps; at most {MAX_VIDEO_FPS} fps: re-encode it at 24-60")
+    if info.seconds > MAX_VIDEO_SECONDS:
+        raise MediaError(f"video '{name}' lasts {info.seconds:.0f} s; at most {MAX_VIDEO_SECONDS} s: trim it first")
+    if info.num_frames > MAX_VIDEO_FRAMES:
+        raise MediaError(f"video '{name}' has more than {MAX_VIDEO_FRAMES} frames: trim it first")
+    return info
+
+
+def _count_packets(container: Any, stream: Any, limit: int | None) -> int:
+    """Frames of `stream` counted from its packets (demuxed, not decoded), stopping at `limit` (None: all)."""
+    import av
+
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            count += bool(packet.size)
+            if limit is not None and count >= limit:
+                break
+    except av.error.EOFError:  # a file cut short: count what is there
+        pass
+    return count
+
+
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> VideoClip:
     """Decode the frames of a video file with PyAV (all of them, or the first `max_frames`)."""
     import av
@@ -161,17 +242,41 @@ def to_model_pixels(frames: np.ndarray | Image.Image) -> torch.Tensor:
     return tensor.permute(3, 0, 1, 2).unsqueeze(0)
 
 
-def _read_video_pyav(ele: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], float]:
-    """qwen-vl-utils video reader backed by PyAV, with the same frame sampling as its own readers."""
-    from qwen_vl_utils.vision_process import smart_nframes
+def sampled_frames(ele: dict[str, Any], total: int, fps: float) -> torch.Tensor:
+    """Indices of the frames the VLM sees: qwen-vl-utils' uniform sampling of `ele["nframes"]` frames, or, for a
+    video shorter than that, every frame (an even count, the last one repeated for a single frame)."""
+    from qwen_vl_utils.vision_process import FRAME_FACTOR, smart_nframes
 
-    clip = read_video(ele["video"])
-    total = clip.num_frames
-    nframes = smart_nframes(ele, total_frames=total, video_fps=clip.fps)
-    idx = torch.linspace(0, total - 1, nframes).round().long()
-    video = torch.from_numpy(clip.frames[idx.numpy()]).permute(0, 3, 1, 2)
-    metadata = {"fps": clip.fps, "frames_indices": idx, "total_num_frames": total, "video_backend": "pyav"}
-    return video, metadata, nframes / max(total, 1e-6) * clip.fps
+    if total >= ele.get("nframes", 0):
+        nframes = smart_nframes(ele, total_frames=total, video_fps=fps)
+    else:
+        nframes = max(FRAME_FACTOR, total // FRAME_FACTOR * FRAME_FACTOR)
+    return torch.linspace(0, total - 1, nframes).round().long()
+
+
+def _read_video_pyav(ele: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], float]:
+    """qwen-vl-utils video reader backed by PyAV, with the same frame sampling as its own readers; frames are
+    decoded in order and only the sampled ones kept (memory: the sampled frames, not the video)."""
+    import av
+
+    info = video_metadata(ele["video"])
+    idx = sampled_frames(ele, info.num_frames, info.fps)
+    wanted, kept = set(idx.tolist()), {}
+    try:
+        with av.open(str(ele["video"])) as container:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i in wanted:
+                    kept[i] = frame.to_ndarray(format="rgb24")
+                if i >= idx[-1]:
+                    break
+    except av.error.EOFError:
+        pass
+    if not kept:
+        raise MediaError(f"video '{Path(ele['video']).name}' contains no decodable frames; re-encode it as H.264 MP4")
+    last = kept[max(kept)]  # a stated frame count can exceed what decodes: repeat the last decoded frame
+    video = torch.from_numpy(np.stack([kept.get(i, last) for i in idx.tolist()])).permute(0, 3, 1, 2)
+    metadata = {"fps": info.fps, "frames_indices": idx, "total_num_frames": info.num_frames, "video_backend": "pyav"}
+    return video, metadata, len(idx) / info.num_frames * info.fps
 
 
 def use_pyav_for_qwen_vl_utils() -> None:

@@ -218,7 +218,7 @@ class VinoPipeline(DiffusionPipeline):
         refs = [letterbox(load_image(image), area) for image in images]
         frames = None
         if video is not None:
-            clip = read_video(video)
+            clip = read_video(video, max_frames=num_frames)  # only the frames used are decoded
             frames = resize_video(clip, area, video_frames_used(num_frames, clip.num_frames))
         if task in SIZE_FROM_LAST_IMAGE:
             width, height = refs[-1].size

@@ -60,39 +60,63 @@ def _resolve(path: str, task_dir: Path) -> str:
     return str(beside) if beside.exists() else path
 
 
-def read_task_file(path: str | os.PathLike) -> list[TaskSpec]:
-    """Parse a released-format task file; errors name the file and the row."""
-    path = Path(path)
-    try:
-        rows = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VinoInputError(f"task file '{path}' was not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VinoInputError(f"task file '{path}' is not valid JSON ({exc})") from None
+def parse_task_rows(rows: object, name: str, base: Path | None = None) -> list[TaskSpec]:
+    """Task-file rows (already parsed JSON) -> specs; errors name the file (`name`), the row and the field. Media
+    paths are resolved against `base` (see `_resolve`) or, with `base=None`, kept exactly as written."""
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list):
-        raise VinoInputError(f"task file '{path}' must hold a JSON list of tasks")
+        raise VinoInputError(f"task file '{name}' must hold a JSON list of tasks; got {type(rows).__name__}")
+    resolve = (lambda p: p) if base is None else (lambda p: _resolve(p, base))
     specs = []
     for n, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("caption"), str):
-            raise VinoInputError(f"task file '{path}', row {n}: each task needs a 'caption' string")
+            raise VinoInputError(f"task file '{name}', row {n}: each task needs a 'caption' string")
         images = row.get("ref_image_paths") or []
         if isinstance(images, str):
             images = [images]
+        if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
+            raise VinoInputError(f"task file '{name}', row {n}: 'ref_image_paths' must be a list of file names")
         video = row.get("ref_video_path") or None
+        if video is not None and not isinstance(video, str):
+            raise VinoInputError(f"task file '{name}', row {n}: 'ref_video_path' must be a file name")
         task = row.get("task") or infer_task(len(images), video is not None, 1)
+        if not isinstance(task, str):
+            raise VinoInputError(f"task file '{name}', row {n}: 'task' must be one of {', '.join(TASK_LABELS)}")
         specs.append(
             TaskSpec(
                 index=str(row.get("index", n)),
                 task=task,
                 caption=row["caption"],
-                image_paths=[_resolve(p, path.parent) for p in images],
-                video_path=_resolve(video, path.parent) if video else None,
+                image_paths=[resolve(p) for p in images],
+                video_path=resolve(video) if video else None,
                 base_image=bool(row.get("ref_image_have_base", False)),
             )
         )
     return specs
+
+
+def load_json(text: str, name: str) -> object:
+    """JSON text -> value; malformed or absurdly nested text raises a `VinoInputError` naming `name`."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VinoInputError(f"'{name}' is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise VinoInputError(f"'{name}' is nested too deeply to be a VINO task file or settings") from None
+
+
+def read_task_file(path: str | os.PathLike, resolve: bool = True) -> list[TaskSpec]:
+    """Parse a released-format task file; errors name the file, the row and the field. With `resolve=False` media
+    paths are kept as written (nothing named in the file is looked up)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise VinoInputError(f"task file '{path}' was not found") from None
+    except UnicodeDecodeError:
+        raise VinoInputError(f"task file '{path}' is not UTF-8 text") from None
+    return parse_task_rows(load_json(text, str(path)), str(path), path.parent if resolve else None)
 
 
 def write_task_file(path: str | os.PathLike, specs: list[TaskSpec]) -> None:

@@ -8,26 +8,31 @@ import inspect
 import json
 import logging
 import random
-from contextlib import contextmanager
+import re
+import uuid
 from pathlib import Path
 from typing import Callable
 
 import gradio as gr
+from fastapi.responses import JSONResponse
+from gradio.utils import get_upload_folder as gradio_upload_folder
 
+from .controls import control_dropdown, control_number, control_slider
 from .errors import VinoError
-from .export import read_settings
 from .media import MediaError
 from .memory import PROFILES
-from .sizes import MAX_AREA, MIN_AREA
 from .spaces_support import GpuTime, on_gpu
 from .studio import ASPECTS, TASK_CHOICES, GenerationSettings, Job, Progress, Studio, StudioResult
+from .studio.limits import MAX_SEED, check_text, parse_values
+from .studio.studio import new_job_id
 from .studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
 from .studio.models import hosting_note
+from .studio.reuse import Reused, from_entry, from_file
 from .studio.settings import task_fits
-from .tasks import read_task_file
 
 logger = logging.getLogger(__name__)
-MAX_SEED = 2**31 - 1
+GRID_AXES = {"text CFG": "guidance_scale", "image CFG": "image_guidance_scale"}  # CFG-grid axis -> control
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s'\"/<>;,)]+){2,}/?")
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
 .chip button { min-width: 0 !important; }
@@ -48,19 +53,29 @@ def _insert_js(name: str) -> str:
     }}"""
 
 
+def hide_paths(text: str) -> str:
+    """`text` with every absolute server path cut to its file name (messages never show the server's folders)."""
+    return ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name, text)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the engine's errors into `gr.Error` with escaped text; log anything unexpected and answer without a
-    traceback. Works for plain functions and generators."""
+    """Turn the engine's errors into `gr.Error` with escaped text and no server paths, logged as one line; log
+    anything unexpected once, with its traceback and an error id that the short message shown also carries.
+    Works for plain functions and generators."""
 
     def translate(exc: BaseException) -> gr.Error:
-        if isinstance(exc, gr.Error):
-            return exc
-        if isinstance(exc, (VinoError, ValueError)):
-            return gr.Error(html.escape(str(exc)), print_exception=False)
-        logger.exception("unexpected error in %s", fn.__name__)
+        if isinstance(exc, (gr.Error, VinoError)):
+            message = hide_paths(exc.message if isinstance(exc, gr.Error) else str(exc))
+            logger.info("refused %s: %s", fn.__name__, " ".join(message.split()))
+            if isinstance(exc, gr.Error):
+                exc.message = message
+                return exc
+            return gr.Error(html.escape(message), print_exception=False)
+        error_id = uuid.uuid4().hex[:8]
+        logger.exception("error %s in %s", error_id, fn.__name__)
         return gr.Error(
-            f"Something went wrong inside the studio ({type(exc).__name__}); the details are in the server log. "
-            "Your inputs are kept; try again or change a setting.",
+            f"Something went wrong inside the studio (error {error_id}, {type(exc).__name__}); the details are in "
+            "the server log under that id. Your inputs are kept; try again or change a setting.",
             print_exception=False,
         )
 
@@ -83,6 +98,14 @@ def user_errors(fn: Callable) -> Callable:
             raise translate(exc) from None
 
     return plain
+
+
+def unknown_endpoint(request: object, exc: KeyError) -> JSONResponse:
+    """Gradio looks an event up by `fn_index` and lets a KeyError out as a 500: answer a clear 404 instead."""
+    return JSONResponse({"error": f"no such endpoint ({exc}); the named ones are listed at /gradio_api/info"}, status_code=404)
+
+
+API_GUARD = {"exception_handlers": {KeyError: unknown_endpoint}}  # FastAPI options for `launch(app_kwargs=...)`
 
 
 def gallery_paths(gallery: list | None) -> list[str]:
@@ -113,17 +136,11 @@ class StudioUI:
     # ------------------------------------------------------------------ helpers
 
     def settings(self, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> GenerationSettings:
+        """The controls' values as sent (any JSON a caller posts), checked on the server against `limits.CONTROLS`."""
+        negative = negative.strip() if isinstance(negative, str) else negative
         return GenerationSettings(
-            task=task,
-            num_frames=int(frames),
-            side=int(side),
-            aspect=aspect,
-            num_inference_steps=int(steps),
-            guidance_scale=float(cfg),
-            image_guidance_scale=float(image_cfg),
-            shift=float(shift),
-            negative_prompt=(negative or "").strip() or None,
-            seed=int(seed),
+            task=task, num_frames=frames, side=side, aspect=aspect, num_inference_steps=steps, guidance_scale=cfg,
+            image_guidance_scale=image_cfg, shift=shift, negative_prompt=negative or None, seed=seed,
         )
 
     def job(self, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative) -> Job:
@@ -164,7 +181,7 @@ class StudioUI:
             try:
                 kept.append(str(normalise_image(path, self.uploads)))
             except MediaError as exc:
-                problems.append(str(exc).replace(str(Path(path).parent) + "/", ""))
+                problems.append(hide_paths(str(exc)))
         if len(kept) > MAX_IMAGES:
             problems.append(f"VINO Studio takes at most {MAX_IMAGES} images; images after Image {MAX_IMAGES} were left out")
             kept = kept[:MAX_IMAGES]
@@ -188,10 +205,7 @@ class StudioUI:
     def video_info(self, video):
         if not video:
             return ""
-        try:
-            return html.escape(describe_video(video))
-        except MediaError as exc:
-            raise gr.Error(html.escape(str(exc)).replace(html.escape(str(Path(video).parent)) + "/", "")) from None
+        return html.escape(describe_video(video))
 
     def check(self, prompt, gallery, video):
         count = len(gallery_paths(gallery))
@@ -201,6 +215,8 @@ class StudioUI:
     @staticmethod
     def follow_inputs(task, gallery, video):
         """Back to `auto` when the attached references no longer fit the chosen task (a preset's t2i plus images)."""
+        if not isinstance(task, str) or not isinstance(gallery, (list, type(None))):
+            return "auto"
         return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
 
     # ------------------------------------------------------------------ presets and estimates
@@ -229,13 +245,13 @@ class StudioUI:
         report = self.studio.check(job.prompt, len(job.images), int(job.video is not None))
         if report.errors:
             raise gr.Error(html.escape("; ".join(report.errors)))
-        owner = getattr(request, "session_hash", None)
-        with self.stop_when_closed(owner):
-            for event in self.studio.stream(job, owner):
-                if isinstance(event, Progress):
-                    yield f"Step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
-                else:
-                    yield self.show(event)
+        job_id = new_job_id()
+        yield f"Job {job_id}: starting…", gr.update(), gr.update(), gr.update(), gr.update()
+        for event in self.studio.stream(job, getattr(request, "session_hash", None), job_id):
+            if isinstance(event, Progress):
+                yield f"Job {job_id}: step {event.step} of {event.total}…", event.preview, gr.update(), gr.update(), gr.update()
+            else:
+                yield self.show(event)
 
     def show(self, result: StudioResult):
         """Outputs for a finished result: status, image or video, downloads."""
@@ -265,21 +281,15 @@ class StudioUI:
             "caption": f"{result.task} · {result.label or 'seed ' + str(result.job.settings.seed)} · {result.job.prompt[:40]}",
         }
 
-    @contextmanager
-    def stop_when_closed(self, owner: str | None):
-        """A streaming endpoint closed before its end (Cancel on ZeroGPU, where the run is in another process, or
-        a visitor gone) stops the job after its current step."""
-        try:
-            yield
-        except GeneratorExit:
-            self.studio.cancel(owner)
-            raise
-
-    def cancel(self, request: gr.Request = None):
-        owner = getattr(request, "session_hash", None)
-        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click closes it there
+    def cancel(self, job_id: str = "", request: gr.Request = None):
+        """Cancel the caller's running job: the one its session started, or the one whose id (shown in the status
+        as "Job <id>") it gives. A closed stream cancels its job by itself (`Studio.stream`)."""
+        job_id = check_text(job_id, "job id", limit=64).strip() or None
+        if self.studio.profile_name == "zerogpu":  # the run is in ZeroGPU's worker; this click's `cancels` closes it
             return "Cancelling after the current step…"
-        return "Cancelling after the current step…" if self.studio.cancel(owner) else "Nothing of yours is running."
+        if self.studio.cancel(getattr(request, "session_hash", None), job_id):
+            return "Cancelling after the current step…"
+        return "Nothing of yours is running."
 
     def rewrite(self, prompt, gallery, video):
         if not (prompt or "").strip():
@@ -288,66 +298,49 @@ class StudioUI:
 
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, request: gr.Request = None):
         job = self.job(prompt, gallery, video, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative)
-        text_scales, image_scales = parse_scales(text_values, "text CFG"), parse_scales(image_values, "image CFG")
-        owner = getattr(request, "session_hash", None)
-        cells = len(text_scales) * len(image_scales)
-        done = 0
-        with self.stop_when_closed(owner):
-            for event in self.studio.cfg_grid(job, text_scales, image_scales, owner):
-                if isinstance(event, Progress):
-                    done += event.step == event.total
-                    yield f"Cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
-                else:
-                    sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
-                    is_video = event[0].is_video
-                    entries = [self.history_entry(r) for r in event]
-                    yield (
-                        f"Done: {cells} cells, same seed {job.settings.seed}.",
-                        None if is_video else sheet_path,
-                        gr.update(value=sheet_path if is_video else None, visible=is_video),
-                        [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
-                        entries,
-                    )
+        text_scales, image_scales = grid_values(text_values, "text CFG"), grid_values(image_values, "image CFG")
+        cells, done, job_id = len(text_scales) * len(image_scales), 0, new_job_id()
+        yield f"Job {job_id}: starting {cells} cells…", gr.update(), gr.update(), gr.update(), []
+        for event in self.studio.cfg_grid(job, text_scales, image_scales, getattr(request, "session_hash", None), job_id):
+            if isinstance(event, Progress):
+                done += event.step == event.total
+                yield f"Job {job_id}: cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}", gr.update(), gr.update(), gr.update(), []
+            else:
+                sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
+                is_video = event[0].is_video
+                entries = [self.history_entry(r) for r in event]
+                yield (
+                    f"Done: {cells} cells, same seed {job.settings.seed}.",
+                    None if is_video else sheet_path,
+                    gr.update(value=sheet_path if is_video else None, visible=is_video),
+                    [(e["media"], e["caption"].split(" · ")[1]) for e in entries],
+                    entries,
+                )
 
     # ------------------------------------------------------------------ history and reuse
 
     def open_entry(self, entries, evt: gr.SelectData):
-        entry = entries[evt.index]
+        index = getattr(evt, "index", None)
+        if not isinstance(entries, list) or not isinstance(index, int) or not 0 <= index < len(entries):
+            raise gr.Error("Pick an item in the history or the grid first.")
+        entry = entries[index]
         inputs = {"prompt": entry["prompt"], "images": [Path(p).name for p in entry["images"]], "video": entry["video"] and Path(entry["video"]).name}
         return entry, [entry["media"], entry["sidecar"], entry["bundle"]], json.dumps({**inputs, "settings": entry["settings"]}, indent=1)
 
+    def fill(self, reused: Reused) -> list:
+        """Outputs of a reuse: instruction, images, video, the controls, and a status line."""
+        return [reused.prompt, numbered(list(reused.images)), reused.video, *self.controls_from(reused.settings), html.escape(reused.note())]
+
     def reuse(self, entry):
-        if not entry:
-            raise gr.Error("Pick an item in the history or the grid first.")
-        settings = GenerationSettings.from_dict(entry["settings"])
-        images = [p for p in entry.get("images", []) if Path(p).exists()]
-        video = entry.get("video") if entry.get("video") and Path(entry["video"]).exists() else None
-        return [entry["prompt"], numbered(images), video, *self.controls_from(settings)]
+        """This session's history item: references attached again only when they are files the studio owns."""
+        return self.fill(from_entry(entry, [self.studio.output_dir, gradio_upload_folder()]))
 
     def reuse_file(self, file):
-        """Settings from a dropped PNG/MP4 made by the studio or the CLI, or from a task-file sidecar."""
-        if not file:
+        """Settings from a dropped PNG/MP4 made by the studio or the CLI, or from a task-file sidecar; the references
+        it names are never opened (listed by file name to attach again)."""
+        if not file or not isinstance(file, str):
             raise gr.Error("Drop a PNG or MP4 made by VINO Studio, or its .json sidecar.")
-        path = Path(file)
-        if path.suffix.lower() == ".json":
-            spec = read_task_file(path)[0]
-            entry = {"prompt": spec.caption, "images": spec.image_paths, "video": spec.video_path, "settings": {}}
-        else:
-            try:
-                data = read_settings(path)
-            except Exception:
-                data = None
-            if not data or "request" not in data:
-                raise gr.Error(f"'{html.escape(path.name)}' carries no VINO settings; drop a file saved by VINO Studio.")
-            request, settings = data["request"], data["settings"]
-            folder = path.parent
-            entry = {
-                "prompt": request["caption"],
-                "images": [str(folder / p) for p in request.get("image_paths", [])],
-                "video": str(folder / request["video_path"]) if request.get("video_path") else None,
-                "settings": settings.get("studio", {}),
-            }
-        return self.reuse(entry)
+        return self.fill(from_file(file))
 
     # ------------------------------------------------------------------ layout
 
@@ -393,18 +386,18 @@ class StudioUI:
                         use_rewritten = gr.Button("Use this caption")
                     with gr.Accordion("Settings", open=True):
                         with gr.Row():
-                            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: from the inputs)", elem_id="task")
-                            aspect = gr.Dropdown(list(ASPECTS), value="from references", label="Aspect")
-                        frames = gr.Slider(1, 89, value=1, step=4, label="Frames (1 = image; 4k+1)")
-                        side = gr.Slider(int(MIN_AREA**0.5), int(MAX_AREA**0.5), value=640, step=16, label="Area (side of a square of the same area, px)")
+                            task = control_dropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)", elem_id="task")
+                            aspect = control_dropdown("aspect", list(ASPECTS), "from references", label="Aspect")
+                        frames = control_slider("num_frames", 1, label="Frames (1 = image; 4k+1)")
+                        side = control_slider("side", 640, label="Area (side of a square of the same area, px)")
                         with gr.Row():
-                            cfg = gr.Slider(1, 15, value=5, step=0.5, label="Text CFG")
-                            image_cfg = gr.Slider(1, 5, value=1, step=0.1, label="Image CFG (1 = off)")
+                            cfg = control_slider("guidance_scale", 5, label="Text CFG")
+                            image_cfg = control_slider("image_guidance_scale", 1, label="Image CFG (1 = off)")
                         with gr.Row():
-                            steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="steps")
-                            shift = gr.Slider(1, 15, value=5, step=0.5, label="Shift")
+                            steps = control_slider("num_inference_steps", 50, label="Steps", elem_id="steps")
+                            shift = control_slider("shift", 5, label="Shift")
                         with gr.Row():
-                            seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                            seed = control_number("seed", 0, label="Seed")
                             dice = gr.Button("🎲", size="sm", scale=0)
                         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
                         profile = gr.Dropdown(sorted(PROFILES), value=studio.profile_name, label="Memory profile (changing it reloads the model)", interactive=studio.profile_name != "zerogpu")
@@ -412,6 +405,7 @@ class StudioUI:
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
                         cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                    job_handle = gr.Textbox("", visible=False, label="Job id (callers without a session: from the status)")
                 with gr.Column(scale=5):
                     status = gr.Markdown(elem_id="status")
                     with gr.Tabs():
@@ -442,7 +436,7 @@ class StudioUI:
             result_outputs = [status, result_image, result_video, downloads, picked]
 
             gallery.upload(user_errors(self.normalise), gallery, gallery, api_name="add_images")
-            gallery.select(_selected_index, None, selected, api_visibility="private")
+            gallery.select(user_errors(_selected_index), None, selected, api_visibility="private")
             for button, offset in ((left, -1), (right, 1), (drop, 0)):
                 button.click(
                     user_errors(_shift(self, offset)),
@@ -452,7 +446,7 @@ class StudioUI:
                 )
             video.change(user_errors(self.video_info), video, video_info, api_name="check_video")
             for source in (gallery, video):
-                source.upload(self.follow_inputs, [task, gallery, video], task, api_name=False)
+                source.upload(user_errors(self.follow_inputs), [task, gallery, video], task, api_name=False)
             for source in (prompt, gallery, video):
                 source.change(user_errors(self.check), [prompt, gallery, video], [ref_check, *chips], api_name="check_references" if source is prompt else False)
             for i, chip in enumerate(chips):
@@ -464,42 +458,39 @@ class StudioUI:
             preset.change(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
             profile.change(user_errors(self.switch_profile), profile, [header, status], api_name="switch_profile", concurrency_id="gpu")
             dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_name="random_seed")
-            gpu = GpuTime(self.job, self.studio.estimate, parse_scales)
+            gpu = GpuTime(self.job, self.studio.estimate, grid_values)
             rewrite = on_gpu(user_errors(self.rewrite), user_errors(gpu.rewrite))
             rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu")
-            use_rewritten.click(lambda text: text, rewritten, prompt, api_name=False)
+            use_rewritten.click(None, rewritten, prompt, js="(text) => text")
 
             run = on_gpu(user_errors(self.generate), user_errors(gpu.generate))
             gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", show_progress_on=[status])
-            gen_event.success(_append_history, [history, picked], [history, history_gallery], api_name=False)
+            gen_event.success(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
             grid = on_gpu(user_errors(self.cfg_grid), user_errors(gpu.cfg_grid))
             grid_event = grid_btn.click(grid, [text_values, image_values, *inputs], [status, sheet_image, sheet_video, grid_cells, grid_entries], api_name="cfg_grid", concurrency_id="gpu", show_progress_on=[status])
 
-            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (see stop_when_closed).
+            # On ZeroGPU a run lives in a worker process: Cancel closes the call there (Studio.stream then stops it).
             closes = [gen_event, grid_event] if studio.profile_name == "zerogpu" else None
-            cancel.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
+            cancel.click(user_errors(self.cancel), job_handle, status, api_name="cancel", concurrency_limit=None, concurrency_id="cancel", cancels=closes)
             grid_cells.select(user_errors(self.open_entry), grid_entries, [picked, picked_files, picked_settings], api_visibility="private")
             history_gallery.select(user_errors(self.open_entry), history, [picked, picked_files, picked_settings], api_visibility="private")
-            keep.click(_append_history, [history, picked], [history, history_gallery], api_name=False)
-            reuse.click(user_errors(self.reuse), picked, fill, api_name=False)
-            reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, fill, api_name="reuse_settings")
+            keep.click(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
+            reuse.click(user_errors(self.reuse), picked, [*fill, status], api_name=False)
+            reuse_drop.upload(user_errors(self.reuse_file), reuse_drop, [*fill, status], api_name="reuse_settings")
             demo.load(user_errors(self.apply_preset), preset, [*fill[:3], preset_info, *controls], api_name=False)
         return demo
 
 
-def parse_scales(text: str, name: str) -> list[float]:
-    """'3, 5, 7' -> [3.0, 5.0, 7.0]; a clear error for anything else."""
-    try:
-        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise gr.Error(f"{name} values must be numbers separated by commas, e.g. '3, 5, 7'; got '{html.escape(str(text))}'") from None
-    if not values or any(not 1 <= v <= 20 for v in values):
-        raise gr.Error(f"give one or more {name} values between 1 and 20, separated by commas")
-    return values
+def grid_values(text: str, axis: str) -> list[float]:
+    """A CFG grid's values for `axis` ("text CFG" / "image CFG"), each checked against its slider's range."""
+    return parse_values(text, GRID_AXES[axis])
 
 
 def _selected_index(evt: gr.SelectData) -> int:
-    return evt.index
+    index = getattr(evt, "index", None)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise gr.Error("Select an image slot by clicking its picture.")
+    return index
 
 
 def _shift(ui: StudioUI, offset: int) -> Callable:
@@ -510,6 +501,7 @@ def _shift(ui: StudioUI, offset: int) -> Callable:
 
 
 def _append_history(entries: list, entry: dict | None):
-    if entry and entry not in entries:
+    entries = entries if isinstance(entries, list) else []
+    if isinstance(entry, dict) and entry not in entries:
         entries = [*entries, entry]
     return entries, [(e["media"], e["caption"]) for e in entries]

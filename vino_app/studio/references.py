@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from ..media import load_image, read_video
+from ..media import load_image, probe_video
 from ..prompt import find_references
+from .limits import MAX_IMAGES
 
-MAX_IMAGES = 8
 REMOVED_IMAGE = "the removed image"
 
 
@@ -25,10 +25,10 @@ def normalise_image(path: str | os.PathLike, out_dir: str | os.PathLike) -> Path
 
 
 def describe_video(path: str | os.PathLike) -> str:
-    """One line about a reference video (frames, fps, size); raises `MediaError` if it has no readable frames."""
-    clip = read_video(path)
-    height, width = clip.frames.shape[1:3]
-    return f"Video 1: {clip.num_frames} frames, {clip.fps:g} fps, {width}x{height}"
+    """One line about a reference video (frames, fps, size, duration) from its container, nothing decoded; raises
+    `MediaError` when it has no video stream or exceeds the caps of `media.probe_video`."""
+    info = probe_video(path)
+    return f"Video 1: {info.num_frames} frames, {info.fps:g} fps, {info.width}x{info.height}, {info.seconds:.1f} s ({info.codec})"
 
 
 def renumber_images(prompt: str, order: Sequence[int]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VinoInputError
+from .limits import CONTROLS, check_choice, check_text
 from ..sizes import validate_num_frames
 from ..tasks import TASK_LABELS
 
@@ -47,10 +48,13 @@ class GenerationSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.task not in TASK_CHOICES:
-            raise VinoInputError(f"unknown task '{self.task}'; choose one of {', '.join(TASK_CHOICES)}")
-        if self.aspect not in ASPECTS:
-            raise VinoInputError(f"unknown aspect '{self.aspect}'; choose one of {', '.join(ASPECTS)}")
+        """Every value checked against `limits.CONTROLS` (finite, whole where it must be, in the sliders' range);
+        numbers are stored as int / float."""
+        check_choice(self.task, "task", TASK_CHOICES)
+        check_choice(self.aspect, "aspect", ASPECTS)
+        for name, allowed in CONTROLS.items():
+            object.__setattr__(self, name, allowed.check(getattr(self, name)))
+        object.__setattr__(self, "negative_prompt", check_text(self.negative_prompt, "negative prompt") or None)
         validate_num_frames(self.num_frames)
 
     def pipeline_kwargs(self, image_sizes: list[tuple[int, int]], video_size: tuple[int, int] | None) -> dict[str, Any]:
@@ -83,7 +87,9 @@ class GenerationSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "GenerationSettings":
-        """Settings from a dict (unknown keys ignored, missing ones default)."""
+        """Settings from a dict (unknown keys ignored, missing ones default), validated as the controls are."""
+        if not isinstance(values, dict):
+            raise VinoInputError(f"settings must be a JSON object; got {type(values).__name__}")
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 

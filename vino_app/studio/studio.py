@@ -18,15 +18,16 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import VinoError, VinoInputError
+from ..errors import GenerationCancelled, VinoError, VinoInputError
 from ..export import save_result, save_with_sidecar
-from ..media import load_image, read_video
+from ..media import load_image, probe_video
 from ..memory import get_profile
 from ..pipeline import VinoPipeline
 from ..prompt import ReferenceReport, chat_text, check_references
 from ..tasks import TaskSpec
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
+from .limits import MAX_CFG_GRID_CELLS, check_counts, check_text
 from .settings import GenerationSettings, Preset, load_presets
 from .sheet import contact_sheet
 
@@ -42,6 +43,10 @@ class Job:
     images: tuple[str, ...]
     video: str | None
     settings: GenerationSettings
+
+    def __post_init__(self) -> None:
+        check_text(self.prompt, "instruction")
+        check_counts(len(self.images), int(self.video is not None))
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,21 @@ class Progress:
     total: int
     preview: np.ndarray | None = None
     cell: str = ""
+
+
+@dataclass
+class RunningJob:
+    """The job being generated: its id (the handle a caller without a session cancels it by), who started it
+    (a session id, or None), and whether a cancel was asked."""
+
+    id: str
+    owner: str | None
+    cancelled: bool = False
+
+
+def new_job_id() -> str:
+    """A fresh, unguessable job handle (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
 
 
 class OutOfMemory(VinoError):
@@ -124,7 +144,8 @@ class Studio:
         self.presets: list[Preset] = load_presets(PRESETS_DIR / source.family, REPO_ROOT)
         self.throughput = DEFAULT_THROUGHPUT["cuda" if pipe._execution_device.type == "cuda" else "cpu"]
         self._lock = threading.Lock()
-        self._owner: str | None = None
+        self._running: RunningJob | None = None
+        self._abandoned: set[str] = set()  # ids of jobs whose stream closed before they ended
 
     @classmethod
     def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
@@ -161,7 +182,8 @@ class Studio:
 
     def check(self, prompt: str, num_images: int, num_videos: int) -> ReferenceReport:
         """The instruction checked against the attached references (errors block a run, warnings do not)."""
-        return check_references(prompt, num_images, num_videos)
+        check_counts(num_images, num_videos)
+        return check_references(check_text(prompt, "instruction"), num_images, num_videos)
 
     def estimate(self, job: Job, video_frames: int | None = None) -> CostEstimate:
         """The cost of `job` on this machine under the loaded memory profile."""
@@ -182,12 +204,22 @@ class Studio:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, job: Job, on_step: StepCallback | None = None, owner: str | None = None, label: str = "") -> StudioResult:
+    def run(
+        self,
+        job: Job,
+        on_step: StepCallback | None = None,
+        owner: str | None = None,
+        label: str = "",
+        job_id: str | None = None,
+    ) -> StudioResult:
         """Generate `job` and write the result. Retries once at `cheaper_settings` when the GPU runs out of memory.
-        `owner` identifies who may cancel it. Raises `VinoInputError` / `MediaError` for bad input,
-        `GenerationCancelled`, or `OutOfMemory`."""
+        `owner` (a session id) and `job_id` (default: a new one) are who may cancel it. Raises `VinoInputError` /
+        `MediaError` for bad input, `GenerationCancelled`, or `OutOfMemory`."""
+        job_id = job_id or new_job_id()
         with self._lock:
-            self._owner = owner
+            if job_id in self._abandoned:
+                raise GenerationCancelled("cancelled before it started: its caller went away")
+            self._running = RunningJob(job_id, owner)
             try:
                 try:
                     return self._run(job, on_step, label)
@@ -203,21 +235,30 @@ class Studio:
                     raise OutOfMemory(self._oom_message(job.settings, cheaper)) from None
                 return replace(result, note=f"Out of GPU memory at your setting; this ran at {_describe(cheaper)} instead.")
             finally:
-                self._owner = None
+                self._running = None
 
-    def stream(self, job: Job, owner: str | None = None) -> Iterator[Progress | StudioResult]:
-        """`run` in a worker thread, yielding `Progress` after each step and finally the `StudioResult`."""
-        yield from self._stream(lambda on_step: [self.run(job, on_step, owner)])
+    def stream(
+        self, job: Job, owner: str | None = None, job_id: str | None = None
+    ) -> Iterator[Progress | StudioResult]:
+        """`run` in a worker thread, yielding `Progress` after each step and finally the `StudioResult`. Closing the
+        iterator early (the caller went away) cancels the job after its current step."""
+        job_id = job_id or new_job_id()
+        yield from self._stream(lambda on_step: [self.run(job, on_step, owner, job_id=job_id)], job_id)
 
     def cfg_grid(
-        self, job: Job, text_scales: list[float], image_scales: list[float], owner: str | None = None
+        self,
+        job: Job,
+        text_scales: list[float],
+        image_scales: list[float],
+        owner: str | None = None,
+        job_id: str | None = None,
     ) -> Iterator[Progress | list[StudioResult]]:
         """The same job (same seed and inputs) at every text-CFG x image-CFG pair, row-major by text CFG; yields
         `Progress` (with the cell's label) and finally the list of results."""
         if not text_scales or not image_scales:
             raise VinoInputError("give at least one text-CFG value and one image-CFG value, e.g. '3, 5, 7' and '1'")
-        if len(text_scales) * len(image_scales) > 16:
-            raise VinoInputError("a CFG grid has at most 16 cells; give fewer values")
+        if len(text_scales) * len(image_scales) > MAX_CFG_GRID_CELLS:
+            raise VinoInputError(f"a CFG grid has at most {MAX_CFG_GRID_CELLS} cells; give fewer values")
 
         def work(on_step: StepCallback) -> list[list[StudioResult]]:
             results = []
@@ -225,10 +266,11 @@ class Studio:
                 for image in image_scales:
                     label = f"text {text:g} / image {image:g}"
                     cell = replace(job, settings=replace(job.settings, guidance_scale=text, image_guidance_scale=image))
-                    results.append(self.run(cell, lambda i, n, p, label=label: on_step(i, n, p, label), owner, label))
+                    on_cell_step = lambda i, n, p, label=label: on_step(i, n, p, label)  # noqa: E731
+                    results.append(self.run(cell, on_cell_step, owner, label, job_id))
             return [results]
 
-        yield from self._stream(work, with_cell=True)
+        yield from self._stream(work, job_id)
 
     def save_sheet(self, results: list[StudioResult], columns: int) -> Path:
         """The labelled contact sheet of a CFG grid's results (PNG, or an MP4 whose tiles play in sync), with every
@@ -237,21 +279,27 @@ class Studio:
         cells = [{"label": r.label, "media": str(r.path), "settings": r.job.settings.to_dict()} for r in results]
         return save_result(sheet, self.output_dir / f"cfg-grid-{uuid.uuid4().hex[:8]}", {"cfg_grid": cells})
 
-    def cancel(self, owner: str | None = None) -> bool:
-        """Stop the running job after its current step, if it belongs to `owner` (any job when owner is None)."""
-        if self._owner is None or (owner is not None and owner != self._owner):
+    def cancel(self, owner: str | None = None, job_id: str | None = None) -> bool:
+        """Stop the running job after its current step, if it was started by session `owner` or has id `job_id`.
+        A caller with neither (no session, no handle) cancels nothing."""
+        running = self._running
+        if running is None or not ((owner is not None and owner == running.owner) or (job_id and job_id == running.id)):
             return False
+        running.cancelled = True
         self.pipe.cancel()
         return True
 
     def rewrite(self, prompt: str, images: tuple[str, ...] = (), video: str | None = None) -> str:
         """The loaded Qwen3-VL's detailed caption for a short request (understanding then generation)."""
+        check_text(prompt, "instruction")
+        check_counts(len(images), int(video is not None))
         with self._lock:
             return self.pipe.rewrite_prompt(prompt, list(images), video)
 
     # ------------------------------------------------------------------ internals
 
-    def _stream(self, work: Callable[[Callable], list], with_cell: bool = False) -> Iterator:
+    def _stream(self, work: Callable[[Callable], list], job_id: str) -> Iterator:
+        """Run `work` in a thread and yield its events; when the consumer stops early, cancel job `job_id`."""
         events: queue.Queue = queue.Queue()
         done = object()
 
@@ -264,25 +312,38 @@ class Studio:
                     events.put(item)
             except BaseException as exc:  # handed to the consumer, which re-raises it in its own thread
                 events.put(exc)
+            finally:
+                self._abandoned.discard(job_id)
             events.put(done)
 
-        threading.Thread(target=target, daemon=True).start()
-        while (item := events.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        finished = False
+        try:
+            while (item := events.get()) is not done:
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                yield item
+            finished = True
+        finally:
+            if not finished and worker.is_alive():
+                self._abandoned.add(job_id)
+                self.cancel(job_id=job_id)
 
     def _run(self, job: Job, on_step: StepCallback | None, label: str) -> StudioResult:
         image_sizes = [load_image(path).size for path in job.images]
         video_size = None
         if job.video is not None:
-            frames = read_video(job.video, max_frames=1).frames
-            video_size = (frames.shape[2], frames.shape[1])
+            info = probe_video(job.video)  # refuses videos over the caps before anything is decoded
+            video_size = (info.width, info.height)
         kwargs = job.settings.pipeline_kwargs(image_sizes, video_size)
         total = kwargs["num_inference_steps"]
         preview = self._previews_cheap(kwargs)
 
         def callback(pipe: VinoPipeline, i: int, timestep: torch.Tensor, tensors: dict) -> None:
+            if self._running is not None and self._running.cancelled:
+                pipe.cancel()  # asked before the sampler started, which clears the pipeline's flag
             if on_step is not None:
                 on_step(i + 1, total, pipe.decode(tensors["denoised"])[0] if preview else None)
 
