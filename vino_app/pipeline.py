@@ -7,6 +7,7 @@ media -> letterboxed references + interleaved prompt -> condition encoder (one p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,7 +18,8 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
 
-from .checkpoint import read_checkpoint, resolve_checkpoint
+from .checkpoint import resolve_checkpoint
+from .convert import convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
@@ -133,25 +135,35 @@ class VinoPipeline(DiffusionPipeline):
         memory_profile: str | None = None,
         device: str | None = None,
         dtype: torch.dtype | None = None,
+        cache_dir: str | Path | None = None,
     ) -> "VinoPipeline":
         """Load the released weights.
 
         checkpoint: hub repo id holding `vino.ckpt`, a folder with it, or the file itself. vlm: Qwen3-VL repo id or
         folder. base: HunyuanVideo repo id or folder (its `vae/` and `transformer/config.json` are used).
-        memory_profile: 'full', '24gb', '16gb', '8gb' or 'cpu' (default: chosen from the GPU's memory).
+        memory_profile: 'full', '24gb', '16gb', '8gb' or 'cpu' (default: chosen from the GPU's memory); the GPU
+        profiles run on the CPU too when `device='cpu'` is passed (offloading then onloads to the CPU).
+        cache_dir: where the checkpoint is converted once into standard folders (default `$VINO_CACHE`, or
+        `vino-converted` beside the hub cache).
         """
         profile = get_profile(memory_profile or default_profile_name())
         dtype = dtype or profile.dtype
+        if device is None and not torch.cuda.is_available() and profile.name != "cpu":
+            raise VinoInputError(
+                f"memory profile '{profile.name}' is meant for a CUDA GPU and none was found; use 'cpu' on this machine "
+                "(or pass device='cpu' to run it on the CPU anyway, slowly)"
+            )
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "cpu" and (profile.quantize_transformer or profile.quantize_vlm or profile.offload):
-            raise VinoInputError(f"memory profile '{profile.name}' needs a CUDA GPU; use 'cpu' on this machine")
         load_device = "cpu" if profile.offload else device
-        state = read_checkpoint(resolve_checkpoint(checkpoint))
-        transformer, _ = load_transformer(base, state, dtype, device if profile.quantize_transformer else load_device, profile.quantize_transformer)
-        encoder, processor, _ = load_condition_encoder(
-            vlm, state, transformer.config, dtype, device if profile.quantize_vlm else load_device, profile.quantize_vlm
+        converted = convert_checkpoint(resolve_checkpoint(checkpoint), str(base), str(vlm), cache_dir)
+        for report in converted.reports():
+            report.log()
+        transformer_device = device if profile.quantize_transformer else load_device
+        transformer = load_transformer(converted.transformer, dtype, transformer_device, profile.quantize_transformer)
+        encoder_device = device if profile.quantize_vlm else load_device
+        encoder, processor = load_condition_encoder(
+            converted, str(vlm), transformer.config, dtype, encoder_device, profile.quantize_vlm
         )
-        del state
         vae = load_vae(base, dtype, load_device)
         pipe = cls(encoder, processor, transformer, vae, FlowMatchEulerDiscreteScheduler())
         pipe.apply_memory_profile(profile, device)
