@@ -36,6 +36,11 @@ DEFAULT_CHECKPOINT = "SOTAMak1r/VINO-weight"
 DEFAULT_IMAGE_SIZE = (640, 640)
 DEFAULT_VIDEO_SIZE = (480, 848)
 TIMESTEP_SCALE = 999.0
+# Group offloading (the 8gb profile): a group is onloaded when its hook's module runs `forward`. The MMDiT runs
+# through its own forward, block by block. The VLM's embeddings run outside its forward and the VAE runs through
+# `encode` / `decode`: both are offloaded leaf by leaf, so each layer is onloaded when it runs (one ~9 GiB group
+# otherwise, and a VAE group that is never onloaded).
+GROUP_OFFLOAD_LEVELS = {"transformer": "block_level", "condition_encoder": "leaf_level", "vae": "leaf_level"}
 
 
 def default_guidance(num_frames: int) -> float:
@@ -132,7 +137,7 @@ class VinoPipeline(DiffusionPipeline):
         checkpoint: str = DEFAULT_CHECKPOINT,
         vlm: str = DEFAULT_VLM,
         base: str = DEFAULT_BASE,
-        memory_profile: str | None = None,
+        memory_profile: str | MemoryProfile | None = None,
         device: str | None = None,
         dtype: torch.dtype | None = None,
         cache_dir: str | Path | None = None,
@@ -141,12 +146,15 @@ class VinoPipeline(DiffusionPipeline):
 
         checkpoint: hub repo id holding `vino.ckpt`, a folder with it, or the file itself. vlm: Qwen3-VL repo id or
         folder. base: HunyuanVideo repo id or folder (its `vae/` and `transformer/config.json` are used).
-        memory_profile: 'full', '24gb', '16gb', '8gb' or 'cpu' (default: chosen from the GPU's memory); the GPU
-        profiles run on the CPU too when `device='cpu'` is passed (offloading then onloads to the CPU).
+        memory_profile: 'full', '24gb', '16gb', '8gb', 'cpu' (default: chosen from the GPU's memory) or a
+        `MemoryProfile`; the GPU profiles run on the CPU too when `device='cpu'` is passed (offloading then onloads
+        to the CPU, bitsandbytes uses its CPU kernels).
         cache_dir: where the checkpoint is converted once into standard folders (default `$VINO_CACHE`, or
         `vino-converted` beside the hub cache).
         """
-        profile = get_profile(memory_profile or default_profile_name())
+        profile = memory_profile
+        if not isinstance(profile, MemoryProfile):
+            profile = get_profile(profile or default_profile_name())
         dtype = dtype or profile.dtype
         if device is None and not torch.cuda.is_available() and profile.name != "cpu":
             raise VinoInputError(
@@ -175,9 +183,11 @@ class VinoPipeline(DiffusionPipeline):
         if profile.offload == "model":
             self.enable_model_cpu_offload(device=device)
         elif profile.offload == "group":
-            for name in ("condition_encoder", "transformer", "vae"):
+            onload = torch.device(device)
+            for name, level in GROUP_OFFLOAD_LEVELS.items():
+                blocks = {"num_blocks_per_group": 1} if level == "block_level" else {}
                 apply_group_offloading(
-                    getattr(self, name), onload_device=torch.device(device), offload_type="block_level", num_blocks_per_group=1
+                    getattr(self, name), onload_device=onload, offload_type=level, use_stream=onload.type == "cuda", **blocks
                 )
         if profile.vae_tiling:
             self.vae.enable_tiling()
