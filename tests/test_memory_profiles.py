@@ -22,11 +22,13 @@ from torch.utils._pytree import tree_leaves
 from vino_app import MemoryProfile, VinoPipeline
 from vino_app.tiny import QUANTIZABLE, build_tiny_checkpoints
 
-INT8 = MemoryProfile("int8", "int8 MMDiT and VLM, model offload", quantize_transformer="int8", quantize_vlm="int8", offload="model")
-QUANTIZED = {"16gb": (bnb.nn.Linear4bit, bnb.nn.Linear4bit), "24gb": (bnb.nn.Linear4bit, None), "int8": (bnb.nn.Linear8bitLt,) * 2}
-# First-step velocity, relative L2 error against the unquantized bf16 run of the same request (measured on this
-# tiny set: NF4 0.05-0.09, int8 0.01-0.02, offloading exactly 0).
-TOLERANCE = {"16gb": 0.2, "24gb": 0.2, "int8": 0.06, "8gb": 0.0}
+INT8 = MemoryProfile("int8", "int8 MMDiT and VLM", quantize_transformer="int8", quantize_vlm="int8", offload="model")
+NF4, LLM_INT8 = bnb.nn.Linear4bit, bnb.nn.Linear8bitLt
+QUANTIZED = {"16gb": (NF4, NF4), "24gb": (NF4, None), "int8": (LLM_INT8, LLM_INT8)}
+# First-step velocity, relative L2 error against the unquantized bf16 run of the same request. Measured on this
+# tiny set (2-core CPU dev machine, 2026-12-01, n = 3 requests each): NF4 0.089-0.092, int8 0.008-0.009;
+# offloading changes nothing (exactly equal).
+TOLERANCE = {"16gb": 0.15, "24gb": 0.15, "int8": 0.02, "8gb": 0.0}
 AREA = 64 * 64
 METADATA = {"__get__", "is_floating_point", "dim", "size", "numel", "element_size"}  # reading these uses no weights
 REQUESTS = {
@@ -97,7 +99,8 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 # Whole requests per profile; the onload check runs on the ones named (ti2i alone runs the VLM with an image, the
 # MMDiT with three CFG branches, VAE encode and decode).
 CHECKED = ["ti2i_image_cfg"]
-PLAN = {"16gb": (list(REQUESTS), CHECKED), "int8": (list(REQUESTS), CHECKED), "24gb": (CHECKED, CHECKED), "8gb": (list(REQUESTS),) * 2}
+ALL = list(REQUESTS)
+PLAN = {"16gb": (ALL, CHECKED), "int8": (ALL, CHECKED), "24gb": (CHECKED, CHECKED), "8gb": (ALL, ALL)}
 
 
 @pytest.mark.parametrize("profile", list(PLAN))
@@ -217,14 +220,16 @@ class OnloadRecorder(TorchFunctionMode):
                 if isinstance(tensor, torch.Tensor) and id(tensor) in self.weights:
                     self.checked += 1
                     if id(tensor) not in self.onloaded:
-                        self.violations.append(f"{self.weights[id(tensor)][0]} used by {getattr(func, '__name__', func)}")
+                        name = getattr(func, "__name__", func)
+                        self.violations.append(f"{self.weights[id(tensor)][0]} used by {name}")
         return func(*args, **kwargs)
 
 
 def old_group_offloading(pipe: VinoPipeline) -> None:
     """The 8gb wiring before this fix: one block-level group per model (the VAE's never onloaded)."""
     for name in ("condition_encoder", "transformer", "vae"):
-        apply_group_offloading(getattr(pipe, name), onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
+        model = getattr(pipe, name)
+        apply_group_offloading(model, onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
 
 
 def test_old_vae_wiring_is_caught(tiny_root, media):

@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--vlm", default=None, help="Qwen3-VL repo or folder (default Qwen/Qwen3-VL-4B-Instruct)")
     gen.add_argument("--base", default=None, help="HunyuanVideo repo or folder (default hunyuanvideo-community/HunyuanVideo)")
     gen.add_argument("--profile", choices=sorted(PROFILES), default=None, help="memory profile (default: from the GPU)")
+    plan = sub.add_parser("plan", help="device memory of each memory profile for one request size, on paper")
+    plan.add_argument("--profile", choices=["all", *PROFILES], default="all")
+    plan.add_argument("--height", type=int, default=480)
+    plan.add_argument("--width", type=int, default=848)
+    plan.add_argument("--frames", type=int, default=85)
+    plan.add_argument("--images", type=int, default=0, help="reference images at the output size")
     return parser
 
 
@@ -64,6 +70,10 @@ def _frames(args: argparse.Namespace, spec: TaskSpec) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        from .plan import main as plan_main
+
+        return plan_main(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         specs = _specs(args)
