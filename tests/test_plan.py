@@ -32,3 +32,14 @@ def test_plan_command_prints_the_table(capsys):
     assert main(["plan", "--profile", "24gb", "--height", "480", "--width", "848", "--frames", "85"]) == 0
     out = capsys.readouterr().out
     assert "profile 24gb on cuda: 35,280 MMDiT tokens" in out and "expected peak" in out and "MMDiT step" in out
+
+
+def test_studio_memory_estimate_is_the_plan():
+    from vino_app.studio.estimate import ModelSize, estimate_cost
+    from vino_app.studio.settings import GenerationSettings
+
+    released = released_footprints()
+    model = ModelSize(released["transformer"].params, released, 60, 3072, 256, 16, 4, 32 * 32)
+    for name in ("full", "24gb", "8gb"):
+        estimate = estimate_cost(GenerationSettings(side=640), 44, 0, None, model, PROFILES[name], 80.0, 1e14)
+        assert estimate.memory_gib == pytest.approx(plan_request(PROFILES[name], 640, 640, 1, text_tokens=300).peak_gib)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .memory import PROFILES, MemoryProfile
@@ -25,7 +24,7 @@ NF4_BLOCK = 64
 # the 4x MLP hidden before and after the activation (1 + 3 + 1 + 4 + 4), plus the modulated copy: 14 copies.
 MMDIT_COPIES = 14
 VLM_COPIES = 14
-VAE_DECODE_COPIES = 3  # a ResNet block's input, its hidden and output at full resolution, 128 channels
+VAE_DECODE_COPIES = 3  # a ResNet block's input, its hidden and output at full resolution, at the first width
 VAE_TILE = (16, 256, 256)  # diffusers' HunyuanVideo VAE tile: frames, height, width (pixels)
 VLM_IMAGE_TOKENS = 640 * 640 // (32 * 32)  # a reference at the release's area, after the 2x2 merge
 CONTEXT_GIB = 0.6  # CUDA context and allocator slack
@@ -62,27 +61,40 @@ def footprint(model: nn.Module, blocks: list[nn.Module], skip: tuple[str, ...] =
     return ModelFootprint(sum(p.numel() for p in params), sizes, max(map(size, blocks)), max(map(size, leaves)))
 
 
-@lru_cache(maxsize=1)
-def released_footprints() -> dict:
-    """Footprints of the released MMDiT, Qwen3-VL-4B and VAE (built from `configs/released.json` on the meta
-    device) and the widths the activation estimates use."""
+def footprints_from_configs(transformer_config: dict, vlm_config, vae_config: dict) -> dict:
+    """Footprints of the MMDiT, the VLM and the VAE built from their configs on the meta device, and the widths the
+    activation estimates use. Exact for a loaded (even quantized) pipeline too: only the configs are read."""
     from accelerate import init_empty_weights
     from diffusers import AutoencoderKLHunyuanVideo
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+    from transformers import Qwen3VLForConditionalGeneration
 
     from .transformer import VinoTransformer3DModel
 
-    config = json.loads(RELEASED.read_text())
     with init_empty_weights():
-        mmdit = VinoTransformer3DModel(**config["transformer"])
-        vlm = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**config["vlm"]))
-        vae = AutoencoderKLHunyuanVideo(**config["vae"])
+        mmdit = VinoTransformer3DModel.from_config(transformer_config)
+        vlm = Qwen3VLForConditionalGeneration(vlm_config)
+        vae = AutoencoderKLHunyuanVideo.from_config(vae_config)
+    text = vlm_config.text_config
     return {
         "transformer": footprint(mmdit, [*mmdit.transformer_blocks, *mmdit.single_transformer_blocks]),
         "vlm": footprint(vlm, list(vlm.model.language_model.layers), skip=("lm_head",)),
         "vae": footprint(vae, [vae.encoder, vae.decoder]),
-        "widths": {"inner": 24 * 128, "vlm": config["vlm"]["text_config"]["hidden_size"], "vlm_layers": 37},
+        "widths": {
+            "inner": mmdit.config.num_attention_heads * mmdit.config.attention_head_dim,
+            "vlm": text.hidden_size,
+            "vlm_layers": text.num_hidden_layers + 1,  # every hidden state is returned
+            "vae": vae.config.block_out_channels[0],
+        },
     }
+
+
+@lru_cache(maxsize=1)
+def released_footprints() -> dict:
+    """`footprints_from_configs` of the released MMDiT, Qwen3-VL-4B and VAE (`configs/released.json`)."""
+    from transformers import Qwen3VLConfig
+
+    config = json.loads(RELEASED.read_text())
+    return footprints_from_configs(config["transformer"], Qwen3VLConfig(**config["vlm"]), config["vae"])
 
 
 @dataclass(frozen=True)
@@ -111,17 +123,21 @@ class MemoryPlan:
 
 
 def plan_request(
-    profile: MemoryProfile, height: int, width: int, frames: int, num_images: int = 0, text_tokens: int = 300,
-    models: dict | None = None,
+    profile: MemoryProfile, height: int, width: int, frames: int, num_images: int = 0, text_tokens: int = 300
 ) -> MemoryPlan:
-    """Per-phase device memory of one request: `num_images` references at the output area, `text_tokens` of
-    prompt (queries included); `models` defaults to the released footprints."""
-    models = models or released_footprints()
-    widths = models["widths"]
-    scale = profile.dtype.itemsize / 2  # footprints are in 16-bit bytes
+    """`plan_memory` of one request to the released models: `num_images` references at the output area and
+    `text_tokens` of prompt (queries included)."""
     latent = ((frames - 1) // 4 + 1) * (height // 16) * (width // 16)
     tokens = latent * (1 + num_images) + text_tokens + 2 * num_images
     vlm_tokens = text_tokens + num_images * VLM_IMAGE_TOKENS
+    return plan_memory(profile, released_footprints(), tokens, vlm_tokens, frames * height * width)
+
+
+def plan_memory(profile: MemoryProfile, models: dict, tokens: int, vlm_tokens: int, pixels: int) -> MemoryPlan:
+    """Per-phase device memory: `models` from `footprints_from_configs`, `tokens` per MMDiT forward, `vlm_tokens`
+    per VLM pass, `pixels` = frames x height x width of the output."""
+    widths = models["widths"]
+    scale = profile.dtype.itemsize / 2  # footprints are in 16-bit bytes
     mode = {"transformer": profile.quantize_transformer, "vlm": profile.quantize_vlm, "vae": None}
     stored = {k: models[k].bytes[mode[k]] * (scale if mode[k] is None else 1) for k in mode}
     phase_model = {"VLM encode": "vlm", "MMDiT step": "transformer", "VAE decode": "vae"}
@@ -135,12 +151,11 @@ def plan_request(
         else:  # block-level MMDiT (two blocks: the running one and the next), leaf-level VLM and VAE
             unit = models[name].largest_block if name == "transformer" else models[name].largest_leaf
             weights[phase] = 2 * unit * scale
-    pixels = frames * height * width
-    decoded = pixels if not profile.vae_tiling else min(pixels, VAE_TILE[0] * VAE_TILE[1] * VAE_TILE[2])
+    decoded = min(pixels, VAE_TILE[0] * VAE_TILE[1] * VAE_TILE[2]) if profile.vae_tiling else pixels
     activations = {
         "VLM encode": vlm_tokens * widths["vlm"] * (VLM_COPIES + widths["vlm_layers"]) * 2 * scale,
         "MMDiT step": tokens * widths["inner"] * MMDIT_COPIES * 2 * scale,
-        "VAE decode": decoded * 128 * VAE_DECODE_COPIES * 2 * scale + pixels * 3 * 4,
+        "VAE decode": decoded * widths["vae"] * VAE_DECODE_COPIES * 2 * scale + pixels * 3 * 4,
     }
     weights_gib = {k: v / GIB for k, v in weights.items()}
     activations_gib = {k: v / GIB for k, v in activations.items()}
