@@ -19,7 +19,7 @@ from PIL import Image
 from transformers import Qwen3VLProcessor
 
 from .checkpoint import resolve_checkpoint
-from .convert import convert_checkpoint
+from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
@@ -155,22 +155,36 @@ class VinoPipeline(DiffusionPipeline):
         profile = memory_profile
         if not isinstance(profile, MemoryProfile):
             profile = get_profile(profile or default_profile_name())
-        dtype = dtype or profile.dtype
         if device is None and not torch.cuda.is_available() and profile.name != "cpu":
             raise VinoInputError(
                 f"memory profile '{profile.name}' is meant for a CUDA GPU and none was found; use 'cpu' on this machine "
                 "(or pass device='cpu' to run it on the CPU anyway, slowly)"
             )
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        load_device = "cpu" if profile.offload else device
         converted = convert_checkpoint(resolve_checkpoint(checkpoint), str(base), str(vlm), cache_dir)
         for report in converted.reports():
             report.log()
+        return cls.from_converted(converted, str(vlm), str(base), profile, device, dtype)
+
+    @classmethod
+    def from_converted(
+        cls,
+        converted: ConvertedCheckpoint,
+        vlm: str,
+        base: str,
+        profile: MemoryProfile,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> "VinoPipeline":
+        """`from_pretrained` after the conversion: the three models from `converted` (and `vlm`, `base`) placed as
+        `profile` says."""
+        dtype = dtype or profile.dtype
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        load_device = "cpu" if profile.offload else device
         transformer_device = device if profile.quantize_transformer else load_device
         transformer = load_transformer(converted.transformer, dtype, transformer_device, profile.quantize_transformer)
         encoder_device = device if profile.quantize_vlm else load_device
         encoder, processor = load_condition_encoder(
-            converted, str(vlm), transformer.config, dtype, encoder_device, profile.quantize_vlm
+            converted, vlm, transformer.config, dtype, encoder_device, profile.quantize_vlm
         )
         vae = load_vae(base, dtype, load_device)
         pipe = cls(encoder, processor, transformer, vae, FlowMatchEulerDiscreteScheduler())

@@ -91,14 +91,8 @@ def build_qwen(
 ) -> None:
     """A random Qwen3-VL (text: `text_layers` layers of width `text_hidden`; vision: 2 layers of width
     `vision_hidden`, patch 16) and its processor (`tokenizer`, default `build_tokenizer()`), saved under `root`."""
-    from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
-    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
-
-    tokenizer = tokenizer or build_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    config = Qwen3VLConfig(
+    config = dict(
         text_config=dict(
-            vocab_size=len(tokenizer),
             hidden_size=text_hidden,
             intermediate_size=2 * text_hidden,
             num_hidden_layers=text_layers,
@@ -122,14 +116,29 @@ def build_qwen(
             num_position_embeddings=256,
             deepstack_visual_indexes=[1],
         ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+    save_qwen(root, seed, config, tokenizer or build_tokenizer(), vocab_size=None)
+
+
+def save_qwen(root: Path, seed: int, config: dict, tokenizer, vocab_size: int | None) -> None:
+    """A random Qwen3-VL of `config` (a `Qwen3VLConfig` dict; its special-token ids are set to `tokenizer`'s, its
+    vocabulary to `vocab_size`, by default the tokenizer's) and its processor, saved under `root`. The model is built
+    on the default device, in the default dtype."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = {
+        **config,
+        "text_config": {**config["text_config"], "vocab_size": vocab_size or len(tokenizer)},
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
     torch.manual_seed(seed)
-    Qwen3VLForConditionalGeneration(config).save_pretrained(root)
+    Qwen3VLForConditionalGeneration(Qwen3VLConfig(**config)).save_pretrained(root)
     norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
     processor = Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, **norm),
