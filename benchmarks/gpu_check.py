@@ -3,6 +3,8 @@
     python -m benchmarks.gpu_check                      # one GPU: full, 24gb, 16gb, 8gb; about 33 GB of disk
     python -m benchmarks.gpu_check --scale tiny         # the quantizable tiny set on the CPU (what the tests run)
 
+On the CPU (`--scale tiny`) diffusers' "No GPU found" check is bypassed (`gpu_check_bypassed`), as in the tests.
+
 The released configs (`vino_app/configs/released.json`) are built with random weights on the device and written
 once as a converted checkpoint (`convert.py`'s layout) plus `qwen/` (a small trained tokenizer: the weights are
 random anyway) and `hunyuan/vae`; each profile then loads through `VinoPipeline.from_converted`, the loading path
@@ -19,9 +21,12 @@ import json
 import resource
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from unittest import mock
 
 import torch
+from diffusers.quantizers.bitsandbytes import bnb_quantizer
 from safetensors.torch import save_file
 
 from vino_app import VinoPipeline
@@ -36,6 +41,26 @@ SIZES = {  # (height, width, frames)
     "tiny": {"image": (64, 64, 1), "video": (64, 64, 5)},
 }
 PROMPT = "A red circle on the left of a blue square, studio light."
+
+
+@contextmanager
+def gpu_check_bypassed():
+    """diffusers' bitsandbytes quantizers raise "No GPU found" before loading; while their `validate_environment`
+    runs (and only then) CUDA reads as available. Their other checks still run; transformers has no such check."""
+    originals = {}
+    for cls in (bnb_quantizer.BnB4BitDiffusersQuantizer, bnb_quantizer.BnB8BitDiffusersQuantizer):
+        originals[cls] = original = cls.validate_environment
+
+        def validate(self, *args, _original=original, **kwargs):
+            with mock.patch.object(torch.cuda, "is_available", lambda: True):
+                return _original(self, *args, **kwargs)
+
+        cls.validate_environment = validate
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.validate_environment = original
 
 
 def _converted(root: Path, transformer, heads: dict[str, torch.Tensor]) -> ConvertedCheckpoint:
@@ -169,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scale == "full" and not torch.cuda.is_available():
         parser.error("--scale full needs a CUDA GPU; use --scale tiny on the CPU")
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    bypass = gpu_check_bypassed() if args.scale == "tiny" else nullcontext()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, bypass:
         rows = run(args.scale, args.profiles, args.steps, Path(tmp))
     device = torch.cuda.get_device_name(0) if args.scale == "full" else "CPU"
     print(f"{device}, torch {torch.__version__}, {args.steps} steps, {time.strftime('%Y-%m-%d')}")

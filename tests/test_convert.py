@@ -5,12 +5,12 @@ import pytest
 import torch
 from bitsandbytes.functional import dequantize_4bit
 
+from benchmarks.gpu_check import gpu_check_bypassed
 from vino_app import VinoPipeline
 from vino_app import convert as convert_module
 from vino_app.checkpoint import save_checkpoint
 from vino_app.tiny import QUANTIZABLE, build_tiny_checkpoints
 
-from .test_memory_profiles import gpu_check_bypassed
 
 NORM = "model.language_model.norm.weight"
 LINEAR = "model.language_model.layers.0.mlp.down_proj"

@@ -4,13 +4,10 @@ import json
 
 from benchmarks import gpu_check
 
-from .test_memory_profiles import gpu_check_bypassed
-
 
 def test_gpu_check_runs_at_tiny_scale(tmp_path, capsys):
-    with gpu_check_bypassed():
-        profiles = ["--profiles", "full", "16gb", "8gb"]
-        code = gpu_check.main(["--scale", "tiny", *profiles, "--steps", "1", "--json", str(tmp_path / "rows.json")])
+    profiles = ["--profiles", "full", "16gb", "8gb"]
+    code = gpu_check.main(["--scale", "tiny", *profiles, "--steps", "1", "--json", str(tmp_path / "rows.json")])
     assert code == 0
     out = capsys.readouterr().out
     assert "| profile | load s | peak GiB | s/step 64x64x1 | s/step 64x64x5 | first-step rel. error vs full |" in out

@@ -1,6 +1,7 @@
 """Every memory profile loads and generates on the CPU through `VinoPipeline.from_pretrained(..., device="cpu")`.
 
-bitsandbytes runs its CPU kernels; only diffusers' "No GPU found" check is bypassed (`gpu_check_bypassed`).
+bitsandbytes runs its CPU kernels; only diffusers' "No GPU found" check is bypassed (`gpu_check_bypassed`, in
+`benchmarks/gpu_check.py`, whose `--scale tiny` needs it too).
 Offloading onloads to the CPU, and `OnloadRecorder` proves every weight a request uses was onloaded first.
 """
 
@@ -15,18 +16,18 @@ import torch
 from accelerate.hooks import CpuOffload, UserCpuOffloadHook
 from diffusers.hooks import apply_group_offloading
 from diffusers.hooks.group_offloading import ModuleGroup
-from diffusers.quantizers.bitsandbytes import bnb_quantizer
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from benchmarks.gpu_check import gpu_check_bypassed
 from vino_app import MemoryProfile, VinoPipeline
 from vino_app.tiny import QUANTIZABLE, build_tiny_checkpoints
 
 INT8 = MemoryProfile("int8", "int8 MMDiT and VLM", quantize_transformer="int8", quantize_vlm="int8", offload="model")
 NF4, LLM_INT8 = bnb.nn.Linear4bit, bnb.nn.Linear8bitLt
 QUANTIZED = {"16gb": (NF4, NF4), "24gb": (NF4, None), "int8": (LLM_INT8, LLM_INT8)}
-# First-step velocity, relative L2 error against the unquantized bf16 run of the same request. Measured on this
-# tiny set (2-core CPU dev machine, 2026-12-01, n = 3 requests each): NF4 0.089-0.092, int8 0.008-0.009;
+# First-step velocity, relative L2 error against the unquantized bf16 run of the same request. Seen with these
+# requests on the 2-core CPU dev machine (2026-12-01, n = 3 each): NF4 0.089-0.092, int8 0.008-0.009;
 # offloading changes nothing (exactly equal).
 TOLERANCE = {"16gb": 0.15, "24gb": 0.15, "int8": 0.02, "8gb": 0.0}
 AREA = 64 * 64
@@ -41,26 +42,6 @@ REQUESTS = {
 @pytest.fixture(scope="module")
 def quant_root(tmp_path_factory):
     return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-quantizable"), sizes=QUANTIZABLE)
-
-
-@contextmanager
-def gpu_check_bypassed():
-    """diffusers' bitsandbytes quantizers raise "No GPU found" before loading; while their `validate_environment`
-    runs (and only then) CUDA reads as available. Their other checks still run; transformers has no such check."""
-    originals = {}
-    for cls in (bnb_quantizer.BnB4BitDiffusersQuantizer, bnb_quantizer.BnB8BitDiffusersQuantizer):
-        originals[cls] = original = cls.validate_environment
-
-        def validate(self, *args, _original=original, **kwargs):
-            with mock.patch.object(torch.cuda, "is_available", lambda: True):
-                return _original(self, *args, **kwargs)
-
-        cls.validate_environment = validate
-    try:
-        yield
-    finally:
-        for cls, original in originals.items():
-            cls.validate_environment = original
 
 
 def load(root, profile) -> VinoPipeline:
