@@ -8,7 +8,8 @@ On the CPU (`--scale tiny`) diffusers' "No GPU found" check is bypassed (`gpu_ch
 The released configs (`vino_app/configs/released.json`) are built with random weights on the device and written
 once as a converted checkpoint (`convert.py`'s layout) plus `qwen/` (a small trained tokenizer: the weights are
 random anyway) and `hunyuan/vae`; each profile then loads through `VinoPipeline.from_converted`, the loading path
-of `from_pretrained`. Per profile it prints load seconds, peak device memory (CUDA max allocated; on the CPU the
+of `from_pretrained`. Per profile it prints load seconds, the host memory the load added (its peak, to compare
+with the largest model's bytes: 23.9 GiB for the bf16 MMDiT), peak device memory (CUDA max allocated; on the CPU the
 process's peak RSS) and seconds per step (the last of `--steps`) for a 640x640 image and a 480x848x85 video, and
 the relative L2 error of the first-step velocity of the image request against the first profile listed (bf16).
 """
@@ -20,6 +21,7 @@ import gc
 import json
 import resource
 import tempfile
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -113,6 +115,35 @@ def peak_gib(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+class HostMemorySampler:
+    """The process's peak anonymous resident memory (RssAnon: memory-mapped weight files do not count) above its
+    level at start, sampled every `interval` seconds from /proc/self/status in a thread (Linux), in GiB."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon:"))
+        return int(line.split()[1]) * 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.rss() - self.start)
+
+    def __enter__(self):
+        self.start = self.rss()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss() - self.start)
+        self.gib = self.peak / 2**30
+
+
 def measure(pipe: VinoPipeline, size: tuple[int, int, int], steps: int) -> tuple[float, torch.Tensor]:
     """Seconds of the last step and the first MMDiT output (the positive branch's first velocity)."""
     stamps, velocities = [time.perf_counter()], []
@@ -145,7 +176,8 @@ def run(scale: str, profiles: list[str], steps: int, root: Path) -> list[dict]:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        pipe = VinoPipeline.from_converted(converted, vlm, base, PROFILES[name], device=device)
+        with HostMemorySampler() as host:
+            pipe = VinoPipeline.from_converted(converted, vlm, base, PROFILES[name], device=device)
         pipe.set_progress_bar_config(disable=True)
         load_s = time.perf_counter() - start
         image_s, velocity = measure(pipe, SIZES[scale]["image"], steps)
@@ -156,6 +188,7 @@ def run(scale: str, profiles: list[str], steps: int, root: Path) -> list[dict]:
             {
                 "profile": name,
                 "load_s": load_s,
+                "load_host_gib": host.gib,
                 "peak_gib": peak_gib(device),
                 "image_s_per_step": image_s,
                 "video_s_per_step": video_s,
@@ -173,12 +206,16 @@ def run(scale: str, profiles: list[str], steps: int, root: Path) -> list[dict]:
 def table(rows: list[dict], scale: str) -> str:
     image, video = ("x".join(map(str, SIZES[scale][k])) for k in ("image", "video"))
     against = rows[0]["profile"]
-    header = f"| profile | load s | peak GiB | s/step {image} | s/step {video} | first-step rel. error vs {against} |"
-    lines = [header, "|---|---|---|---|---|---|"]
+    header = (
+        f"| profile | load s | host GiB loading | peak GiB | s/step {image} | s/step {video} "
+        f"| first-step rel. error vs {against} |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|"]
     for r in rows:
         error = f"{r['velocity_rel_error']:.4f}" + ("" if r["finite"] else " (non-finite)")
         lines.append(
-            f"| {r['profile']} | {r['load_s']:.1f} | {r['peak_gib']:.1f} | {r['image_s_per_step']:.2f} | "
+            f"| {r['profile']} | {r['load_s']:.1f} | {r['load_host_gib']:.1f} | {r['peak_gib']:.1f} | "
+            f"{r['image_s_per_step']:.2f} | "
             f"{r['video_s_per_step']:.2f} | {error} |"
         )
     return "\n".join(lines)
