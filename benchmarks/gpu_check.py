@@ -116,15 +116,15 @@ def peak_gib(device: str) -> float:
 
 
 class HostMemorySampler:
-    """The process's peak anonymous resident memory (RssAnon: memory-mapped weight files do not count) above its
-    level at start, sampled every `interval` seconds from /proc/self/status in a thread (Linux), in GiB."""
+    """The process's peak resident memory above its level at start, sampled every `interval` seconds from
+    /proc/self/status in a thread (Linux), in GiB. `field`: "RssAnon" (memory-mapped weight files do not count)
+    or "VmRSS" (they do)."""
 
-    def __init__(self, interval: float = 0.05):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+    def __init__(self, interval: float = 0.05, field: str = "RssAnon"):
+        self.interval, self.field, self.peak, self._stop = interval, field, 0, threading.Event()
 
-    @staticmethod
-    def rss() -> int:
-        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssAnon:"))
+    def rss(self) -> int:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(self.field + ":"))
         return int(line.split()[1]) * 1024
 
     def _sample(self) -> None:
