@@ -154,7 +154,7 @@ def test_gpu_profiles_refuse_cpu_clearly(tiny_root, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     paths = dict(vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"))
-    with pytest.raises(VinoInputError, match="'16gb' is meant for a CUDA GPU and none was found; use 'cpu'"):
+    with pytest.raises(VinoInputError, match="'16gb' needs a CUDA GPU and none was found; use 'cpu'"):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", **paths)
     # asked for on the CPU explicitly, diffusers' own check (not bypassed here) is reported in one line
     with pytest.raises(VinoInputError, match="quantizing the MMDiT to nf4 on 'cpu' is refused by diffusers without a GPU"):

@@ -35,6 +35,7 @@ from .checkpoint import ENCODER_PREFIX, TRANSFORMER_PREFIX, VLM_PREFIX, LoadRepo
 from .checkpoint import sub_state_dict
 from .encoder import VinoConditionEncoder
 from .errors import CheckpointError
+from .loading import from_source
 from .transformer import VinoTransformer3DModel
 
 logger = logging.getLogger(__name__)
@@ -159,8 +160,6 @@ def convert_checkpoint(checkpoint: Path, base: str, vlm: str, cache: str | Path 
     if (root / REPORT_FILENAME).is_file():
         has_vlm = converted.vlm.is_dir()
         return converted if has_vlm else ConvertedCheckpoint(root, converted.transformer, None, converted.heads)
-    from .loading import from_source
-
     state = read_checkpoint(checkpoint)
     config = from_source(VinoTransformer3DModel.load_config, base, "MMDiT config", subfolder="transformer")
     vlm_config = from_source(AutoConfig.from_pretrained, vlm, "Qwen3-VL config")

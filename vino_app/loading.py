@@ -7,6 +7,7 @@ Each model is streamed from memory-mapped safetensors straight into its target d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import init_empty_weights
@@ -14,12 +15,14 @@ from diffusers import AutoencoderKLHunyuanVideo
 from safetensors.torch import load_file
 from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 
-from .convert import ConvertedCheckpoint
 from .cpu_convolution import use_onednn_conv3d
 from .encoder import VinoConditionEncoder
 from .errors import CheckpointError, VinoInputError
 from .memory import bitsandbytes_kwargs
 from .transformer import VinoTransformer3DModel
+
+if TYPE_CHECKING:
+    from .convert import ConvertedCheckpoint
 
 
 def from_source(loader, source: str, what: str, **kwargs):

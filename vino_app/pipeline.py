@@ -157,7 +157,7 @@ class VinoPipeline(DiffusionPipeline):
             profile = get_profile(profile or default_profile_name())
         if device is None and not torch.cuda.is_available() and profile.name != "cpu":
             raise VinoInputError(
-                f"memory profile '{profile.name}' is meant for a CUDA GPU and none was found; use 'cpu' on this machine "
+                f"memory profile '{profile.name}' needs a CUDA GPU and none was found; use 'cpu' on this machine "
                 "(or pass device='cpu' to run it on the CPU anyway, slowly)"
             )
         converted = convert_checkpoint(resolve_checkpoint(checkpoint), str(base), str(vlm), cache_dir)
