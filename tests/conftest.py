@@ -13,6 +13,8 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The in-process apps get an upload cache of their own: a studio running beside the tests keeps its files.
 os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="vino-tests-gradio-")
+# Checkpoints are converted into a cache of the tests' own, never the user's.
+os.environ["VINO_CACHE"] = tempfile.mkdtemp(prefix="vino-tests-converted-")
 
 from vino_app import VinoPipeline  # noqa: E402
 from vino_app.export import save_mp4  # noqa: E402

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "them (context parallelism); without it the processes share out the requests",
     )
     gen.add_argument("--degree", type=int, default=None, help="processes per request with --parallel (default: all)")
+    plan = sub.add_parser("plan", help="device memory of each memory profile for one request size, on paper")
+    plan.add_argument("--profile", choices=["all", *PROFILES], default="all")
+    plan.add_argument("--height", type=int, default=480)
+    plan.add_argument("--width", type=int, default=848)
+    plan.add_argument("--frames", type=int, default=85)
+    plan.add_argument("--images", type=int, default=0, help="reference images at the output size")
     return parser
 
 
@@ -111,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     file's items (`split_between_processes`), or with `--parallel` all run each item on one sequence split
     between them; the main process prints the summary. Every process returns the same exit code."""
     args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        from .plan import main as plan_main
+
+        return plan_main(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.degree is not None and args.parallel is None:

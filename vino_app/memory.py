@@ -13,9 +13,9 @@ from .errors import VinoInputError
 class MemoryProfile:
     """How the three models are placed.
 
-    quantize_transformer / quantize_vlm: None, "nf4" (bitsandbytes 4-bit) or "int8" (bitsandbytes 8-bit), CUDA only.
+    quantize_transformer / quantize_vlm: None, "nf4" (bitsandbytes 4-bit) or "int8" (bitsandbytes 8-bit).
     offload: None (all on the GPU), "model" (each model moves to the GPU while it runs: diffusers' model CPU
-    offload) or "group" (diffusers' block-level group offloading, the smallest footprint).
+    offload) or "group" (diffusers' group offloading, the smallest footprint). Peaks: `python -m vino_app plan`.
     load_on_cpu: build every model on the CPU, then move the pipeline with `.to(device)` (what Hugging Face
     ZeroGPU expects at start-up: its patched torch records the move and replays it on the GPU it lends per call).
     """
@@ -33,17 +33,28 @@ class MemoryProfile:
 PROFILES: dict[str, MemoryProfile] = {
     p.name: p
     for p in (
-        MemoryProfile("full", "bf16, everything on the GPU (about 40 GB for 480x848x85 video)"),
-        MemoryProfile("24gb", "NF4 MMDiT, bf16 VLM, model CPU offload, VAE tiling", quantize_transformer="nf4", offload="model", vae_tiling=True),
+        MemoryProfile("full", "bf16, everything on the GPU, VAE tiling (about 37 GiB at 480x848x85)", vae_tiling=True),
+        MemoryProfile(
+            "24gb",
+            "NF4 MMDiT, bf16 VLM, model CPU offload, VAE tiling (about 10 GiB)",
+            quantize_transformer="nf4",
+            offload="model",
+            vae_tiling=True,
+        ),
         MemoryProfile(
             "16gb",
-            "NF4 MMDiT and VLM, model CPU offload, VAE tiling",
+            "NF4 MMDiT and VLM, model CPU offload, VAE tiling (about 10 GiB)",
             quantize_transformer="nf4",
             quantize_vlm="nf4",
             offload="model",
             vae_tiling=True,
         ),
-        MemoryProfile("8gb", "bf16, block-level group offload to the CPU, VAE tiling", offload="group", vae_tiling=True),
+        MemoryProfile(
+            "8gb",
+            "bf16, group offload to the CPU (MMDiT by block, VLM and VAE by layer), VAE tiling (about 5 GiB)",
+            offload="group",
+            vae_tiling=True,
+        ),
         MemoryProfile("cpu", "float32 on the CPU, no quantization", dtype=torch.float32, vae_tiling=True),
         MemoryProfile(
             "zerogpu",

@@ -7,6 +7,7 @@ media -> letterboxed references + interleaved prompt -> condition encoder (one p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,7 +18,8 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
 
-from .checkpoint import read_checkpoint, resolve_checkpoint
+from .checkpoint import resolve_checkpoint
+from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
@@ -34,6 +36,11 @@ DEFAULT_CHECKPOINT = "SOTAMak1r/VINO-weight"
 DEFAULT_IMAGE_SIZE = (640, 640)
 DEFAULT_VIDEO_SIZE = (480, 848)
 TIMESTEP_SCALE = 999.0
+# Group offloading (the 8gb profile): a group is onloaded when its hook's module runs `forward`. The MMDiT runs
+# through its own forward, block by block. The VLM's embeddings run outside its forward and the VAE runs through
+# `encode` / `decode`: both are offloaded leaf by leaf, so each layer is onloaded when it runs (one ~9 GiB group
+# otherwise, and a VAE group that is never onloaded).
+GROUP_OFFLOAD_LEVELS = {"transformer": "block_level", "condition_encoder": "leaf_level", "vae": "leaf_level"}
 
 
 def default_guidance(num_frames: int) -> float:
@@ -130,28 +137,55 @@ class VinoPipeline(DiffusionPipeline):
         checkpoint: str = DEFAULT_CHECKPOINT,
         vlm: str = DEFAULT_VLM,
         base: str = DEFAULT_BASE,
-        memory_profile: str | None = None,
+        memory_profile: str | MemoryProfile | None = None,
         device: str | None = None,
         dtype: torch.dtype | None = None,
+        cache_dir: str | Path | None = None,
     ) -> "VinoPipeline":
         """Load the released weights.
 
         checkpoint: hub repo id holding `vino.ckpt`, a folder with it, or the file itself. vlm: Qwen3-VL repo id or
         folder. base: HunyuanVideo repo id or folder (its `vae/` and `transformer/config.json` are used).
-        memory_profile: 'full', '24gb', '16gb', '8gb', 'cpu' or 'zerogpu' (default: chosen from the GPU's memory).
+        memory_profile: 'full', '24gb', '16gb', '8gb', 'cpu', 'zerogpu' (default: chosen from the GPU's memory) or a
+        `MemoryProfile`; the GPU profiles run on the CPU too when `device='cpu'` is passed (offloading then onloads
+        to the CPU, bitsandbytes uses its CPU kernels).
+        cache_dir: where the checkpoint is converted once into standard folders (default `$VINO_CACHE`, or
+        `vino-converted` beside the hub cache).
         """
-        profile = get_profile(memory_profile or default_profile_name())
+        profile = memory_profile
+        if not isinstance(profile, MemoryProfile):
+            profile = get_profile(profile or default_profile_name())
+        if device is None and not torch.cuda.is_available() and profile.name != "cpu":
+            raise VinoInputError(
+                f"memory profile '{profile.name}' needs a CUDA GPU and none was found; use 'cpu' on this machine "
+                "(or pass device='cpu' to run it on the CPU anyway, slowly)"
+            )
+        converted = convert_checkpoint(resolve_checkpoint(checkpoint), str(base), str(vlm), cache_dir)
+        for report in converted.reports():
+            report.log()
+        return cls.from_converted(converted, str(vlm), str(base), profile, device, dtype)
+
+    @classmethod
+    def from_converted(
+        cls,
+        converted: ConvertedCheckpoint,
+        vlm: str,
+        base: str,
+        profile: MemoryProfile,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> "VinoPipeline":
+        """`from_pretrained` after the conversion: the three models from `converted` (and `vlm`, `base`) placed as
+        `profile` says."""
         dtype = dtype or profile.dtype
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "cpu" and (profile.quantize_transformer or profile.quantize_vlm or profile.offload):
-            raise VinoInputError(f"memory profile '{profile.name}' needs a CUDA GPU; use 'cpu' on this machine")
         load_device = "cpu" if profile.offload or profile.load_on_cpu else device
-        state = read_checkpoint(resolve_checkpoint(checkpoint))
-        transformer, _ = load_transformer(base, state, dtype, device if profile.quantize_transformer else load_device, profile.quantize_transformer)
-        encoder, processor, _ = load_condition_encoder(
-            vlm, state, transformer.config, dtype, device if profile.quantize_vlm else load_device, profile.quantize_vlm
+        transformer_device = device if profile.quantize_transformer else load_device
+        transformer = load_transformer(converted.transformer, dtype, transformer_device, profile.quantize_transformer)
+        encoder_device = device if profile.quantize_vlm else load_device
+        encoder, processor = load_condition_encoder(
+            converted, vlm, transformer.config, dtype, encoder_device, profile.quantize_vlm
         )
-        del state
         vae = load_vae(base, dtype, load_device)
         pipe = cls(encoder, processor, transformer, vae, FlowMatchEulerDiscreteScheduler())
         pipe.apply_memory_profile(profile, device)
@@ -165,9 +199,11 @@ class VinoPipeline(DiffusionPipeline):
         if profile.offload == "model":
             self.enable_model_cpu_offload(device=device)
         elif profile.offload == "group":
-            for name in ("condition_encoder", "transformer", "vae"):
+            onload = torch.device(device)
+            for name, level in GROUP_OFFLOAD_LEVELS.items():
+                blocks = {"num_blocks_per_group": 1} if level == "block_level" else {}
                 apply_group_offloading(
-                    getattr(self, name), onload_device=torch.device(device), offload_type="block_level", num_blocks_per_group=1
+                    getattr(self, name), onload_device=onload, offload_type=level, use_stream=onload.type == "cuda", **blocks
                 )
         if profile.vae_tiling:
             self.vae.enable_tiling()

@@ -13,6 +13,7 @@ the same code path as the released weights. Used by the tests and as the app's f
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +39,29 @@ CORPUS = [
     "Make the circle in Image 1 yellow. Put the hat from Image 2 on the man in Video 1.",
     "low quality, blurry, flickering, watermark, logo, text, bad composition, overexposed, underexposed",
 ]
-TEXT_HIDDEN, QUERIES, INNER_DIM, TEXT_EMBED_DIM, LATENT_CHANNELS = 64, 8, 32, 32, 4
+@dataclass(frozen=True)
+class TinySizes:
+    """Widths of the tiny set. `QUANTIZABLE` makes every quantized linear layer's input width a multiple of 64 (the
+    block size) and its output width a multiple of 32, as bitsandbytes' CPU NF4 kernel needs on AVX512-BF16 CPUs;
+    the default set's 32-wide inputs and 16-wide MMDiT output cannot run in it."""
+
+    text_hidden: int = 64
+    vision_hidden: int = 32
+    queries: int = 8
+    inner_dim: int = 32  # two heads
+    text_embed_dim: int = 32
+    pooled_projection_dim: int = 8
+    latent_channels: int = 4
+
+    @property
+    def rope_axes_dim(self) -> tuple[int, int, int]:
+        """(t, row, col) rotary widths summing to the head width, in HunyuanVideo's 1:3:3 proportion (t even)."""
+        head = self.inner_dim // 2
+        t = 2 * (head // 8)
+        return (t, (head - t) // 2, (head - t) // 2)
+
+
+QUANTIZABLE = TinySizes(vision_hidden=64, inner_dim=64, text_embed_dim=64, pooled_projection_dim=64, latent_channels=8)
 
 
 def build_tokenizer(vocab_size: int = 400, corpus: list[str] = CORPUS):
@@ -63,17 +86,13 @@ def build_tokenizer(vocab_size: int = 400, corpus: list[str] = CORPUS):
     )
 
 
-def build_qwen(root: Path, seed: int, tokenizer=None, text_hidden: int = TEXT_HIDDEN, text_layers: int = 3) -> None:
-    """A random Qwen3-VL (text: `text_layers` layers of width `text_hidden`; vision: 2 layers, patch 16) and its
-    processor (`tokenizer`, default `build_tokenizer()`), saved under `root`."""
-    from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
-    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
-
-    tokenizer = tokenizer or build_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    config = Qwen3VLConfig(
+def build_qwen(
+    root: Path, seed: int, tokenizer=None, text_hidden: int = 64, text_layers: int = 3, vision_hidden: int = 32
+) -> None:
+    """A random Qwen3-VL (text: `text_layers` layers of width `text_hidden`; vision: 2 layers of width
+    `vision_hidden`, patch 16) and its processor (`tokenizer`, default `build_tokenizer()`), saved under `root`."""
+    config = dict(
         text_config=dict(
-            vocab_size=len(tokenizer),
             hidden_size=text_hidden,
             intermediate_size=2 * text_hidden,
             num_hidden_layers=text_layers,
@@ -87,8 +106,8 @@ def build_qwen(root: Path, seed: int, tokenizer=None, text_hidden: int = TEXT_HI
         ),
         vision_config=dict(
             depth=2,
-            hidden_size=32,
-            intermediate_size=64,
+            hidden_size=vision_hidden,
+            intermediate_size=2 * vision_hidden,
             num_heads=2,
             out_hidden_size=text_hidden,
             patch_size=16,
@@ -97,14 +116,29 @@ def build_qwen(root: Path, seed: int, tokenizer=None, text_hidden: int = TEXT_HI
             num_position_embeddings=256,
             deepstack_visual_indexes=[1],
         ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+    save_qwen(root, seed, config, tokenizer or build_tokenizer(), vocab_size=None)
+
+
+def save_qwen(root: Path, seed: int, config: dict, tokenizer, vocab_size: int | None) -> None:
+    """A random Qwen3-VL of `config` (a `Qwen3VLConfig` dict; its special-token ids are set to `tokenizer`'s, its
+    vocabulary to `vocab_size`, by default the tokenizer's) and its processor, saved under `root`. The model is built
+    on the default device, in the default dtype."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = {
+        **config,
+        "text_config": {**config["text_config"], "vocab_size": vocab_size or len(tokenizer)},
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
     torch.manual_seed(seed)
-    Qwen3VLForConditionalGeneration(config).save_pretrained(root)
+    Qwen3VLForConditionalGeneration(Qwen3VLConfig(**config)).save_pretrained(root)
     norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
     processor = Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, **norm),
@@ -114,31 +148,31 @@ def build_qwen(root: Path, seed: int, tokenizer=None, text_hidden: int = TEXT_HI
     processor.save_pretrained(root)
 
 
-def build_hunyuan(root: Path, seed: int):
+def build_hunyuan(root: Path, seed: int, sizes: TinySizes = TinySizes()):
     from diffusers import AutoencoderKLHunyuanVideo
 
     from .transformer import VinoTransformer3DModel
 
     torch.manual_seed(seed)
     transformer = VinoTransformer3DModel(
-        in_channels=LATENT_CHANNELS,
-        out_channels=LATENT_CHANNELS,
+        in_channels=sizes.latent_channels,
+        out_channels=sizes.latent_channels,
         num_attention_heads=2,
-        attention_head_dim=INNER_DIM // 2,
+        attention_head_dim=sizes.inner_dim // 2,
         num_layers=1,
         num_single_layers=1,
         num_refiner_layers=1,
         mlp_ratio=2.0,
-        text_embed_dim=TEXT_EMBED_DIM,
-        pooled_projection_dim=8,
-        rope_axes_dim=(4, 6, 6),
+        text_embed_dim=sizes.text_embed_dim,
+        pooled_projection_dim=sizes.pooled_projection_dim,
+        rope_axes_dim=sizes.rope_axes_dim,
     )
     (root / "transformer").mkdir(parents=True, exist_ok=True)
     config = dict(transformer.config)
     config["_class_name"] = "HunyuanVideoTransformer3DModel"
     (root / "transformer" / "config.json").write_text(json.dumps(config, indent=1))
     vae = AutoencoderKLHunyuanVideo(
-        latent_channels=LATENT_CHANNELS,
+        latent_channels=sizes.latent_channels,
         block_out_channels=(8, 8, 16, 16),
         layers_per_block=1,
         norm_num_groups=4,
@@ -149,24 +183,25 @@ def build_hunyuan(root: Path, seed: int):
     return transformer
 
 
-def build_tiny_checkpoints(root: str | Path, seed: int = 0) -> Path:
+def build_tiny_checkpoints(root: str | Path, seed: int = 0, sizes: TinySizes = TinySizes()) -> Path:
     """Write the tiny set under `root` (idempotent: an existing complete set is reused) and return `root`."""
     root = Path(root)
     ckpt = root / "vino.ckpt"
     if ckpt.is_file():
         return root
-    build_qwen(root / "qwen", seed)
-    transformer = build_hunyuan(root / "hunyuan", seed)
+    build_qwen(root / "qwen", seed, text_hidden=sizes.text_hidden, vision_hidden=sizes.vision_hidden)
+    transformer = build_hunyuan(root / "hunyuan", seed, sizes)
     generator = torch.Generator().manual_seed(seed)
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator) * 0.05
 
     state = {f"transformer.{k}": v for k, v in transformer.state_dict().items()}
-    state["mm_encoder.metaquery"] = rand(QUERIES, TEXT_HIDDEN)
-    for name, out in (("connector", TEXT_EMBED_DIM), ("connector_vae_branch", INNER_DIM)):
-        state[f"mm_encoder.{name}.norm_qwen.weight"] = torch.ones(TEXT_HIDDEN)
-        state[f"mm_encoder.{name}.mlp.0.weight"] = rand(4 * out, TEXT_HIDDEN)
+    hidden = sizes.text_hidden
+    state["mm_encoder.metaquery"] = rand(sizes.queries, hidden)
+    for name, out in (("connector", sizes.text_embed_dim), ("connector_vae_branch", sizes.inner_dim)):
+        state[f"mm_encoder.{name}.norm_qwen.weight"] = torch.ones(hidden)
+        state[f"mm_encoder.{name}.mlp.0.weight"] = rand(4 * out, hidden)
         state[f"mm_encoder.{name}.mlp.0.bias"] = torch.zeros(4 * out)
         state[f"mm_encoder.{name}.mlp.2.weight"] = rand(out, 4 * out)
         state[f"mm_encoder.{name}.mlp.2.bias"] = torch.zeros(out)

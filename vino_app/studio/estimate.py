@@ -1,6 +1,7 @@
 """A cost estimate shown before running: tokens, forward passes, time and memory, and a cheaper setting when it will
-not fit. Time comes from the floating-point work and a throughput that starts from a rough per-device guess and is
-replaced by the one measured on this machine after the first generation."""
+not fit. Memory is `plan.plan_memory` of the loaded models (the `plan` command's computation). Time comes from the
+floating-point work and a throughput that starts from a rough per-device guess and is replaced by the one measured
+on this machine after the first generation."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from dataclasses import dataclass, replace
 
 from ..memory import MemoryProfile
 from ..pipeline import cfg_branches
+from ..plan import plan_memory
 from .settings import BASE_TASK, GenerationSettings
 
 GIB = 1024**3
 DEFAULT_THROUGHPUT = {"cpu": 2e10, "cuda": 2e14}  # floating-point operations per second, before calibration
-BYTES_PER_PARAM = {None: 2.0, "nf4": 0.55, "int8": 1.05}
-ACTIVATION_BYTES_PER_TOKEN_DIM = 2 * 24  # bf16 activations alive within one block, about 24 copies of the stream
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,7 @@ class ModelSize:
     """What the estimate needs to know about the loaded model (parameter counts, token geometry)."""
 
     transformer_params: int
-    vlm_params: int
-    vae_params: int
+    footprints: dict  # `plan.footprints_from_configs` of the loaded models: the memory estimate is the plan's
     num_layers: int  # dual- plus single-stream blocks
     inner_dim: int
     num_queries: int
@@ -95,21 +94,7 @@ def estimate_cost(
     flops = 2 * model.transformer_params * tokens + 4 * model.num_layers * tokens**2 * model.inner_dim
     seconds = flops * passes * settings.num_inference_steps / throughput
 
-    weight_bytes = {
-        "transformer": model.transformer_params * BYTES_PER_PARAM[profile.quantize_transformer],
-        "vlm": model.vlm_params * BYTES_PER_PARAM[profile.quantize_vlm],
-        "vae": model.vae_params * 2.0,
-    }
-    if profile.dtype.itemsize == 4:
-        weight_bytes = {k: 2 * v for k, v in weight_bytes.items()}
-    if profile.offload == "model":
-        resident = max(weight_bytes.values())
-    elif profile.offload == "group":
-        resident = 2 * weight_bytes["transformer"] / model.num_layers + weight_bytes["vae"]
-    else:
-        resident = sum(weight_bytes.values())
-    activations = tokens * model.inner_dim * ACTIVATION_BYTES_PER_TOKEN_DIM * profile.dtype.itemsize / 2
-    memory_gib = (resident + activations) / GIB
+    memory_gib = plan_memory(profile, model.footprints, tokens, text_tokens, frames * area).peak_gib
     estimate = CostEstimate(text_tokens, latent_tokens, passes, settings.num_inference_steps, seconds, memory_gib, available_gib, None)
     if estimate.fits:
         return estimate

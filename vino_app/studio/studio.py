@@ -24,6 +24,7 @@ from ..media import load_image, probe_video
 from ..memory import get_profile
 from ..pipeline import VinoPipeline
 from ..prompt import ReferenceReport, chat_text, check_references
+from ..plan import footprints_from_configs
 from ..tasks import TaskSpec
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
@@ -100,13 +101,12 @@ class OutOfMemory(VinoError):
 
 def model_size(pipe: VinoPipeline) -> ModelSize:
     """Parameter counts and token geometry of a loaded pipeline, for cost estimates."""
-    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     config = pipe.transformer.config
     vision = pipe.processor.image_processor
+    footprints = footprints_from_configs(config, pipe.condition_encoder.mm_encoder.config, pipe.vae.config)
     return ModelSize(
-        transformer_params=count(pipe.transformer),
-        vlm_params=count(pipe.condition_encoder),
-        vae_params=count(pipe.vae),
+        transformer_params=footprints["transformer"].params,
+        footprints=footprints,
         num_layers=config.num_layers + config.num_single_layers,
         inner_dim=config.num_attention_heads * config.attention_head_dim,
         num_queries=pipe.condition_encoder.num_queries,
