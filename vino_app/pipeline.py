@@ -155,7 +155,7 @@ class VinoPipeline(DiffusionPipeline):
         profile = memory_profile
         if not isinstance(profile, MemoryProfile):
             profile = get_profile(profile or default_profile_name())
-        if device is None and not torch.cuda.is_available() and profile.name != "cpu":
+        if device is None and not torch.cuda.is_available() and profile.name != "cpu" and not profile.load_on_cpu:
             raise VinoInputError(
                 f"memory profile '{profile.name}' needs a CUDA GPU and none was found; use 'cpu' on this machine "
                 "(or pass device='cpu' to run it on the CPU anyway, slowly)"
