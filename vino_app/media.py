@@ -129,6 +129,15 @@ class VideoInfo:
     codec: str
 
 
+def _video_stream(container, path: Path):
+    """The container's first video stream and its frame rate (None when unstated); `MediaError` naming the file
+    (by name only) when it has no video stream."""
+    if not container.streams.video:
+        raise MediaError(f"video '{path.name}' has no video stream; upload an MP4, WebM or MOV with pictures")
+    stream = container.streams.video[0]
+    return stream, stream.average_rate or stream.guessed_rate
+
+
 def video_metadata(path: str | os.PathLike, count_limit: int | None = None) -> VideoInfo:
     """A video's metadata from its container header, or its packet index when the header states no frame count
     (counted up to `count_limit`); no frame is decoded. Raises `MediaError` naming the file when it has no video
@@ -138,10 +147,7 @@ def video_metadata(path: str | os.PathLike, count_limit: int | None = None) -> V
     path = _check_file(path, "video")
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"video '{path.name}' has no video stream; upload an MP4, WebM or MOV with pictures")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
+            stream, rate = _video_stream(container, path)
             fps = float(rate) if rate else FALLBACK_FPS
             frames = stream.frames or _count_packets(container, stream, count_limit)
             seconds = float(container.duration / av.time_base) if container.duration else frames / fps
@@ -199,10 +205,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> VideoC
     frames, rate = [], None
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"video '{path}' has no video stream; upload an MP4, WebM or MOV with pictures")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
+            stream, rate = _video_stream(container, path)
             for frame in itertools.islice(container.decode(stream), max_frames):
                 frames.append(frame.to_ndarray(format="rgb24"))
     except av.error.EOFError:  # the file ends before (more) frames: keep what was decoded
