@@ -234,6 +234,22 @@ def test_swapped_words_change_one_attribute_of_the_first_shape():
     assert all(s.prompt == long_caption(s.scenes[0]) for s in (make_sample(rng, "t2i", True, "eval") for _ in range(20)))
 
 
+def test_vae_training_stops_and_resumes_bit_for_bit(tmp_path):
+    """`--vae-only --vae-until 2` then a rerun equals one uninterrupted run of 4 VAE steps; nothing else trains."""
+    from safetensors.torch import load_file
+
+    def vae_run(root, *extra):
+        run_training(root, "--vae-only", "--vae-steps", "4", "--save-every", "1", "--threads", "1", *extra)
+        return root / "hunyuan" / "vae" / "diffusion_pytorch_model.safetensors"
+
+    whole = vae_run(tmp_path / "whole")
+    stopped = vae_run(tmp_path / "parts", "--vae-until", "2")
+    assert not stopped.exists() and torch.load(tmp_path / "parts" / "training" / "vae_state.pt")["step"] == 2
+    a, b = load_file(whole), load_file(vae_run(tmp_path / "parts"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "whole" / "vino.ckpt").exists()  # --vae-only
+
+
 def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
     """`torchrun --nproc_per_node 2` on CPU: the processes draw different requests, reduce one gradient (parts
     that only one process used included) and end with one model. Process 0 draws the one-process run's requests, so

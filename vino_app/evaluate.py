@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .cpu_convolution import use_onednn_conv3d
 from .export import save_mp4
 from .media import to_model_pixels
 from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
@@ -239,6 +240,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--shift", type=float, help="sampler shift of every task instead of the settings file's")
     parser.add_argument("--inference-steps", type=int, help="sampler steps of every task instead of the settings file's")
     parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
+    parser.add_argument("--vae", type=Path, help="with --ceiling: a candidate VAE folder in place of the model's")
     parser.add_argument("--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead")
     parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)")
     parser.add_argument("--columns", nargs="+", metavar="TASK.METRIC", help="the ablation table's columns (default: headlines)")
@@ -246,6 +248,8 @@ def main(argv=None) -> dict:
     overrides = dict(guidance_scale=args.guidance_scale, shift=args.shift, num_inference_steps=args.inference_steps)
     if (args.conditioning or args.ceiling) and any(v is not None for v in overrides.values()):
         parser.error("--guidance-scale, --shift and --inference-steps set the sampler of generations; --conditioning and --ceiling do not sample")
+    if args.vae and not args.ceiling:
+        parser.error("--vae replaces the VAE of the --ceiling measurement only (a generation needs the MMDiT trained on it)")
     if args.table:
         results = merge_results([json.loads(path.read_text()) for path in args.table])
         print(comparison_table(results, args.columns))
@@ -259,11 +263,16 @@ def main(argv=None) -> dict:
         if args.conditioning:
             results[str(root)] = conditioning_use(pipe, args.per_task, args.seed)
         elif args.ceiling:
-            results[str(root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
+            if args.vae:
+                from diffusers import AutoencoderKLHunyuanVideo
+
+                pipe.vae = use_onednn_conv3d(AutoencoderKLHunyuanVideo.from_pretrained(args.vae).eval())
+            results[str(args.vae or root)] = vae_ceiling(pipe, args.tasks, args.per_task, args.seed)
         else:
             defaults = override_settings(json.loads((args.defaults or root / DEFAULTS_FILE).read_text()), **overrides)
             results[str(root)] = evaluate(pipe, defaults, args.tasks, args.per_task, args.seed, args.examples)
-        print(f"## {root}\n\n{task_tables(results[str(root)])}", flush=True)
+        name = str(args.vae) if args.ceiling and args.vae else str(root)
+        print(f"## {name}\n\n{task_tables(results[name])}", flush=True)
     if len(models) > 1:
         print(comparison_table(results, args.columns))
     if args.json:

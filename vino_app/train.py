@@ -50,6 +50,7 @@ from .world.samples import WorldSample, make_sample
 from .world.scene import animate, random_scene, random_video, render, render_video
 
 STATE_FILE = "training/state.pt"
+VAE_STATE_FILE = "training/vae_state.pt"
 CONFIG_FILE = "world.json"
 
 
@@ -122,21 +123,30 @@ def shape_weight(pixels: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
     return 1.0 + (weight - 1.0) * shape.float()
 
 
-def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> None:
+def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> bool:
     """Reconstruction (L1 + MSE, shape pixels weighted) with a small KL term, a clip every third step; cosine
-    learning rate. The
-    log-variance starts at -10 (a nearly deterministic encoder), which trains far faster than the usual 0. The
-    scaling factor is set to 1 / std of the latents."""
+    learning rate. The log-variance starts at -10 (a nearly deterministic encoder), which trains far faster than the
+    usual 0. The scaling factor is set to 1 / std of the latents. Resumable: a state every `save_every` steps in
+    `root/training/vae_state.pt`; `--vae-until` stops early. Returns whether the VAE is complete."""
     out = root / "hunyuan" / "vae"
     if (out / "config.json").is_file():
-        return
+        return True
     torch.manual_seed(args.seed)
     vae = new_vae(config).to(accelerator.device).train()
     torch.nn.init.constant_(vae.quant_conv.bias[config.latent_channels :], -10.0)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
     scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=10, num_training_steps=args.vae_steps)
+    state_path, step = root / VAE_STATE_FILE, 0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        vae.load_state_dict(state["vae"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        accelerator.print(f"resuming the VAE from step {step}")
+    until = min(args.vae_steps, args.vae_until or args.vae_steps)
     start = time.time()
-    for step in range(args.vae_steps):
+    while step < until:
         rng = step_rng(args.seed, step, accelerator.process_index)
         generator = torch_generator(rng)
         loss_sum = 0.0
@@ -154,8 +164,15 @@ def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerat
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        if step % args.log_every == 0 or step == args.vae_steps - 1:
+        step += 1
+        if step % args.log_every == 0 or step == args.vae_steps:
             accelerator.print(f"vae step {step}/{args.vae_steps} loss {loss_sum:.4f} {time.time() - start:.0f}s")
+        if (step % args.save_every == 0 or step == until) and accelerator.is_main_process:
+            state = {"vae": vae.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
+            save_state(state, state_path)
+    if step < args.vae_steps:
+        accelerator.wait_for_everyone()
+        return False
     vae.eval()
     with torch.no_grad():
         pixels = vae_batch(np.random.default_rng([args.seed]), 64, 0)[0].to(accelerator.device)
@@ -164,6 +181,14 @@ def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerat
     if accelerator.is_main_process:
         vae.save_pretrained(out)
     accelerator.wait_for_everyone()
+    return True
+
+
+def save_state(state: dict, path: Path) -> None:
+    """`torch.save` through a temporary file, so that a run stopped mid-write keeps its previous state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
 
 
 # ---------------------------------------------------------------------------------------------- VINO
@@ -311,9 +336,7 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
             )
             losses = []
         if (step % args.save_every == 0 or step == until) and accelerator.is_main_process:
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(training_state(pipe, optimizer, scheduler, ema, step), state_path.with_suffix(".tmp"))
-            state_path.with_suffix(".tmp").replace(state_path)
+            save_state(training_state(pipe, optimizer, scheduler, ema, step), state_path)
     shutil.rmtree(workdir, ignore_errors=True)
     if accelerator.is_main_process:
         ema.store(parameters)
@@ -348,6 +371,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vae-steps", type=int, default=1500)
     parser.add_argument("--vae-batch", type=int, default=8)
     parser.add_argument("--vae-lr", type=float, default=1e-3)
+    parser.add_argument("--vae-until", type=int, help="stop the VAE after this step (resumable); rerun to go on")
+    parser.add_argument("--vae-only", action="store_true", help="train the VAE only (for `evaluate --ceiling --vae`)")
+    parser.add_argument("--latent-channels", type=int, default=WorldModelConfig.latent_channels, help="new folders only")
+    parser.add_argument(
+        "--vae-channels", type=int, nargs="+", default=WorldModelConfig.vae_channels, help="VAE widths (new folders only)"
+    )
     parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
     parser.add_argument(
         "--init-from",
@@ -386,7 +415,12 @@ def main(argv=None) -> Path:
                 shutil.copyfile(args.init_from / CONFIG_FILE, config_path)
             else:
                 queries = 0 if args.no_queries else WorldModelConfig.num_queries
-                WorldModelConfig(num_queries=queries, boundary_tokens=not args.no_boundary_tokens).save(config_path)
+                WorldModelConfig(
+                    num_queries=queries,
+                    boundary_tokens=not args.no_boundary_tokens,
+                    latent_channels=args.latent_channels,
+                    vae_channels=tuple(args.vae_channels),
+                ).save(config_path)
         if source and not (root / "qwen").is_dir():
             shutil.copytree(source / "qwen", root / "qwen")
             shutil.copytree(source / "hunyuan" / "vae", root / "hunyuan" / "vae")
@@ -394,8 +428,8 @@ def main(argv=None) -> Path:
             build_world_qwen(root / "qwen", WorldModelConfig.load(config_path), args.seed)
     accelerator.wait_for_everyone()
     config = WorldModelConfig.load(config_path)
-    train_vae(root, config, args, accelerator)
-    train_vino(root, config, args, accelerator)
+    if train_vae(root, config, args, accelerator) and not args.vae_only:
+        train_vino(root, config, args, accelerator)
     return root
 
 

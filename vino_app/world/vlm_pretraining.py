@@ -1,0 +1,129 @@
+"""Pre-train the world model's small Qwen3-VL on the world before it is frozen, as VINO's VLM is pretrained.
+
+`python -m vino_app.world.vlm_pretraining --qwen models/vino-world/qwen --out DIR --steps 3000`
+
+Three kinds of examples, drawn per step from `(seed, step)` alone, so that a run resumed from its last state
+continues bit for bit as an uninterrupted one:
+- language modelling on the world's captions, in the chat prompt the engine builds (loss on the caption);
+- questions about a caption ("... What is the red shape?" -> "a big red circle at the top left"): the answer
+  can only be read from features that bind each colour to its shape's kind, size and place;
+- captioning through the vision tower ("Image 1: <image> Describe Image 1." -> the long caption).
+`benchmarks/binding_probe.py` is the gate on the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+from ..prompt import chat_text
+from .language import long_caption, noun, place_phrase, short_caption
+from .scene import random_scene, render
+
+logger = logging.getLogger(__name__)
+STATE_FILE = "training/vlm_state.pt"
+END = "<|im_end|>"
+IGNORE = -100
+KIND_WEIGHTS = {"language": 0.3, "question": 0.4, "caption": 0.3}
+SHAPE_COUNTS, COUNT_WEIGHTS = (1, 2, 3), (0.3, 0.4, 0.3)
+
+
+def draw_example(rng: np.random.Generator) -> tuple[str, str, Image.Image | None]:
+    """(prompt text the loss ignores, target text it is computed on, image or None) of one example."""
+    kind = rng.choice(list(KIND_WEIGHTS), p=list(KIND_WEIGHTS.values()))
+    scene = random_scene(rng, int(rng.choice(SHAPE_COUNTS, p=COUNT_WEIGHTS)))
+    if kind == "language":
+        caption = long_caption(scene) if rng.random() < 0.7 else short_caption(scene)
+        return chat_text("", 0, False).split("user\n")[0] + "user\n", caption + END, None
+    if kind == "question":
+        shape = scene.shapes[int(rng.integers(len(scene.shapes)))]
+        question = f"{long_caption(scene)} What is the {shape.colour} shape?"
+        return chat_text(question, 0, False), f"a {noun(shape, size=True)} {place_phrase(shape)}{END}", None
+    image = Image.fromarray(render(scene))
+    return chat_text("Describe Image 1.", 1, False), long_caption(scene) + END, image
+
+
+def collate(processor, examples: list[tuple[str, str, Image.Image | None]]):
+    """Processor inputs for the concatenated texts (right-padded) and labels that ignore prompts and padding."""
+    from qwen_vl_utils import fetch_image
+
+    texts = [prompt + target for prompt, target, _ in examples]
+    images = [fetch_image({"image": image}) for _, _, image in examples if image is not None] or None
+    inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    labels[inputs["attention_mask"] == 0] = IGNORE
+    for row, (prompt, target, image) in enumerate(examples):
+        target_ids = processor.tokenizer(target, add_special_tokens=False)["input_ids"]
+        valid = int(inputs["attention_mask"][row].sum())
+        if inputs["input_ids"][row, valid - len(target_ids) : valid].tolist() != target_ids:
+            raise RuntimeError(f"the target of example {row} does not tokenise on its own: {target!r}")
+        labels[row, : valid - len(target_ids)] = IGNORE
+    return inputs, labels
+
+
+def pretrain(qwen: Path, out: Path, steps: int, batch: int, lr: float, seed: int, until: int | None = None,
+             save_every: int = 250) -> Path:
+    """Train a copy of the Qwen3-VL in `qwen` into `out` (weights and processor; resumable state in
+    `out/training/vlm_state.pt`). Stops after `until` steps (default `steps`); rerun to go on."""
+    state_path = out / STATE_FILE
+    if not (out / "config.json").exists():
+        shutil.copytree(qwen, out, dirs_exist_ok=True)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(qwen, dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(qwen)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
+    step = 0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step = state["step"]
+        logger.info("resumed at step %d", step)
+    model.train()
+    stop = min(steps, until or steps)
+    while step < stop:
+        rng = np.random.default_rng([seed, step])
+        inputs, labels = collate(processor, [draw_example(rng) for _ in range(batch)])
+        loss = model(**inputs, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        if step % 50 == 0:
+            logger.info("step %d/%d loss %.4f", step, steps, loss.item())
+        if step % save_every == 0 or step == stop:
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict(), "step": step}
+            torch.save(state, state_path)
+    model.save_pretrained(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--qwen", type=Path, required=True, help="the Qwen3-VL folder to start from")
+    parser.add_argument("--out", type=Path, required=True, help="where the pretrained Qwen3-VL goes")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--until", type=int, help="stop after this step (resumable); rerun to go on")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return pretrain(args.qwen, args.out, args.steps, args.batch, args.lr, args.seed, args.until)
+
+
+if __name__ == "__main__":
+    main()
