@@ -30,13 +30,13 @@ BATCH = 64
 
 
 @torch.no_grad()
-def prompt_features(vlm: Qwen3VLForConditionalGeneration, processor, captions: list[str]) -> torch.Tensor:
-    """Mean penultimate hidden state over each chat prompt's tokens: `[N, hidden]` float32."""
+def prompt_features(vlm: Qwen3VLForConditionalGeneration, processor, captions: list[str], layer: int = -2) -> torch.Tensor:
+    """Mean hidden state of `layer` (VINO's: the penultimate) over each chat prompt's tokens: `[N, hidden]`."""
     out = []
     for start in range(0, len(captions), BATCH):
         texts = [chat_text(c, 0, False) for c in captions[start : start + BATCH]]
         batch = processor.tokenizer(texts, return_tensors="pt", padding=True)
-        hidden = vlm.model(**batch, output_hidden_states=True, use_cache=False).hidden_states[-2]
+        hidden = vlm.model(**batch, output_hidden_states=True, use_cache=False).hidden_states[layer]
         mask = batch["attention_mask"].unsqueeze(-1).float()
         out.append((hidden.float() * mask).sum(1) / mask.sum(1))
     return torch.cat(out)
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--qwen", type=Path, default=demo_model_dir() / "qwen", help="a Qwen3-VL folder")
     parser.add_argument("--n", type=int, default=3000, help="two-shape captions (and as many one-shape captions)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layer", type=int, default=-2, help="hidden-state index (-2: the penultimate, VINO's)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -116,10 +117,10 @@ def main() -> None:
 
     pairs = [random_scene(rng, 2) for _ in range(args.n)]
     singles = [random_scene(rng, 1) for _ in range(args.n)]
-    single = single_shape_scores(prompt_features(vlm, processor, [long_caption(s) for s in singles]), singles, split)
-    binding = binding_scores(prompt_features(vlm, processor, [long_caption(s) for s in pairs]), pairs, split)
+    single = single_shape_scores(prompt_features(vlm, processor, [long_caption(s) for s in singles], args.layer), singles, split)
+    binding = binding_scores(prompt_features(vlm, processor, [long_caption(s) for s in pairs], args.layer), pairs, split)
 
-    print(f"VLM {args.qwen}: {args.n} captions of each kind, {args.n - split} held out, seed {args.seed}")
+    print(f"VLM {args.qwen}, hidden states {args.layer}: {args.n} captions of each kind, {args.n - split} held out, seed {args.seed}")
     print("single shape   " + "  ".join(f"{k} {v:.3f} (chance {1 / c:.2f})" for (k, v), c in
                                          zip(single.items(), (len(COLOURS), 9, len(KINDS)))))
     for name, (accuracy, other) in binding.items():
