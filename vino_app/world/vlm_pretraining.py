@@ -7,7 +7,11 @@ continues bit for bit as an uninterrupted one:
 - language modelling on the world's captions, in the chat prompt the engine builds (loss on the caption);
 - questions about a caption ("... What is the red shape?" -> "a big red circle at the top left"): the answer
   can only be read from features that bind each colour to its shape's kind, size and place;
-- captioning through the vision tower ("Image 1: <image> Describe Image 1." -> the long caption).
+- captioning through the vision tower ("Image 1: <image> Describe Image 1." -> the long caption);
+- with `align_batch > 0`, an alignment of the two views of a scene through the same VLM: the mean penultimate
+  hidden state (what VINO's connectors read) of its caption's prompt and of a prompt that shows only its picture,
+  contrasted against the other scenes of the batch (InfoNCE). The MMDiT reads text tokens as a set (its RoPE
+  covers the latents only), so a binding it can use must live in the token features, not in their order.
 `benchmarks/binding_probe.py` is the gate on the result.
 """
 
@@ -33,6 +37,7 @@ END = "<|im_end|>"
 IGNORE = -100
 KIND_WEIGHTS = {"language": 0.3, "question": 0.4, "caption": 0.3}
 SHAPE_COUNTS, COUNT_WEIGHTS = (1, 2, 3), (0.3, 0.4, 0.3)
+TEMPERATURE = 0.07
 
 
 def draw_example(rng: np.random.Generator) -> tuple[str, str, Image.Image | None]:
@@ -68,8 +73,30 @@ def collate(processor, examples: list[tuple[str, str, Image.Image | None]]):
     return inputs, labels
 
 
+def pooled_penultimate(model: Qwen3VLForConditionalGeneration, inputs) -> torch.Tensor:
+    """Mean penultimate hidden state over each prompt's tokens: `[B, hidden]`."""
+    hidden = model.model(**inputs, output_hidden_states=True, use_cache=False).hidden_states[-2]
+    mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1)
+
+
+def alignment_loss(model: Qwen3VLForConditionalGeneration, processor, rng: np.random.Generator, size: int) -> torch.Tensor:
+    """Symmetric InfoNCE between the pooled caption prompts and picture prompts of `size` random scenes."""
+    from qwen_vl_utils import fetch_image
+
+    scenes = [random_scene(rng, int(rng.choice(SHAPE_COUNTS, p=COUNT_WEIGHTS))) for _ in range(size)]
+    texts = processor(text=[chat_text(long_caption(s), 0, False) for s in scenes], padding=True, return_tensors="pt")
+    images = [fetch_image({"image": Image.fromarray(render(s))}) for s in scenes]
+    pictures = processor(text=[chat_text("", 1, False)] * size, images=images, padding=True, return_tensors="pt")
+    views = [pooled_penultimate(model, inputs) for inputs in (texts, pictures)]
+    text_view, picture_view = (torch.nn.functional.normalize(v - v.mean(0), dim=1) for v in views)
+    logits = text_view @ picture_view.T / TEMPERATURE
+    target = torch.arange(size)
+    return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+
+
 def pretrain(qwen: Path, out: Path, steps: int, batch: int, lr: float, seed: int, until: int | None = None,
-             save_every: int = 250) -> Path:
+             save_every: int = 250, align_batch: int = 0) -> Path:
     """Train a copy of the Qwen3-VL in `qwen` into `out` (weights and processor; resumable state in
     `out/training/vlm_state.pt`). Stops after `until` steps (default `steps`); rerun to go on."""
     state_path = out / STATE_FILE
@@ -94,6 +121,8 @@ def pretrain(qwen: Path, out: Path, steps: int, batch: int, lr: float, seed: int
         rng = np.random.default_rng([seed, step])
         inputs, labels = collate(processor, [draw_example(rng) for _ in range(batch)])
         loss = model(**inputs, labels=labels).loss
+        if align_batch:
+            loss = loss + alignment_loss(model, processor, rng, align_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -120,9 +149,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--align-batch", type=int, default=0, help="scenes per step in the caption/picture alignment")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return pretrain(args.qwen, args.out, args.steps, args.batch, args.lr, args.seed, args.until)
+    return pretrain(args.qwen, args.out, args.steps, args.batch, args.lr, args.seed, args.until, align_batch=args.align_batch)
 
 
 if __name__ == "__main__":
