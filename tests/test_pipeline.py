@@ -44,15 +44,15 @@ def test_same_seed_same_output_other_seed_differs(pipe, media):
 
 
 def test_references_encoded_and_video_read_once_for_all_branches(pipe, media, monkeypatch):
-    import vino_app.pipeline as pipeline_module
+    import vino_app.media as media_module
 
     calls, reads = [], []
-    encode, read = pipe.vae.encode, pipeline_module.read_vlm_video
+    encode, decode = pipe.vae.encode, media_module._decode
     monkeypatch.setattr(pipe.vae, "encode", lambda x: calls.append(x.shape) or encode(x))
-    monkeypatch.setattr(pipeline_module, "read_vlm_video", lambda path: reads.append(path) or read(path))
+    monkeypatch.setattr(media_module, "_decode", lambda path, *args: reads.append(path) or decode(path, *args))
     pipe("Image 1 and Image 2 in Video 1", [media["wide"], media["tall"]], media["video"], num_frames=5, image_guidance_scale=3.0, **FAST)
     assert len(calls) == 3  # two images and the video, although three CFG branches ran
-    assert len(reads) == 1  # the VLM's video frames are shared by the two branches that see the video
+    assert len(reads) == 1  # one decoding pass for the VAE and the VLM, shared by the branches that see the video
 
 
 def test_callback_progress_and_cancel(pipe):

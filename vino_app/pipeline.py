@@ -20,10 +20,10 @@ from transformers import Qwen3VLProcessor
 
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
-from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
+from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
-from .media import ImageInput, letterbox, load_image, read_video, resize_video, to_model_pixels
+from .media import ImageInput, letterbox, load_image, to_model_pixels
 from .memory import MemoryProfile, default_profile_name, get_profile
 from .prompt import REWRITE_SYSTEM_PROMPT, chat_text, default_negative_prompt, validate_references
 from .sizes import size_for_area, validate_area, validate_num_frames, validate_size, video_frames_used
@@ -252,16 +252,16 @@ class VinoPipeline(DiffusionPipeline):
             height, width = size_for_area(area, default_w / default_h if aspect is None else aspect)
         area = height * width
         refs = [letterbox(load_image(image), area) for image in images]
-        frames = None
-        if video is not None:
-            clip = read_video(video, max_frames=num_frames)  # only the frames used are decoded
-            frames = resize_video(clip, area, video_frames_used(num_frames, clip.num_frames))
+        frames = vlm_video = None
+        if video is not None:  # decoded once, for the VAE and the VLM
+            frames, vlm_video = read_video_once(video, num_frames, area)
+            frames = frames[: video_frames_used(num_frames, len(frames))]
         if task in SIZE_FROM_LAST_IMAGE:
             width, height = refs[-1].size
             num_frames = 1 if task == "ti2i" else num_frames
         elif task in SIZE_FROM_VIDEO:
             num_frames, height, width = frames.shape[:3]
-        return PreparedRequest(task, num_frames, height, width, refs, frames, None if video is None else read_vlm_video(video))
+        return PreparedRequest(task, num_frames, height, width, refs, frames, vlm_video)
 
     def encode_branch(self, branch: Branch, request: PreparedRequest) -> Conditioning:
         """Condition one CFG branch: the chat text with its references through the condition encoder."""
