@@ -161,3 +161,25 @@ def test_gpu_profiles_refuse_cpu_clearly(tiny_root, monkeypatch):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", device="cpu", **paths)
     with pytest.raises(VinoInputError, match="choose one of full, 24gb"):
         get_profile("12gb")
+
+
+@pytest.mark.parametrize(
+    "images,kwargs,branches,forwards",
+    [([], dict(guidance_scale=5.0), 2, 1), (["wide", "tall"], dict(image_guidance_scale=3.0), 3, 2)],
+    ids=["2-branches", "3-branches"],
+)
+def test_batched_branches_equal_sequential(pipe, media, images, kwargs, branches, forwards):
+    """Text padded and masked changes nothing: batched and one-by-one branches give the same frames."""
+    calls = []
+    hook = pipe.transformer.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    prompt = " and ".join(f"Image {i + 1}" for i in range(len(images))) or "a red circle on a long blue table"
+    try:
+        run = lambda batch: pipe(prompt, [media[i] for i in images], batch_cfg=batch, seed=3, **FAST, **kwargs).frames  # noqa: E731
+        batched, sequential = run(True), run(False)
+    finally:
+        hook.remove()
+    steps = FAST["num_inference_steps"]
+    assert calls[: steps * forwards] == ([branches] if forwards == 1 else [2, 1]) * steps  # samples per forward
+    assert calls[steps * forwards :] == [1] * (steps * branches)
+    diff = np.abs(batched.astype(int) - sequential.astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99

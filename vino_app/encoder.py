@@ -75,6 +75,19 @@ class Conditioning:
         return self.vae_branch[0, self.starts], self.vae_branch[0, self.ends[: len(self.starts)]]
 
 
+def batch_conditions(conditions: list[Conditioning]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The MMDiT inputs of B branches that see the same references, as one batch: text `[B, L, text_embed_dim]`
+    padded with zeros at the end to the longest branch, its mask `[B, L]` (0 on the padding), start and end tokens
+    `[B, num_references, inner_dim]` each."""
+    if len({c.num_references for c in conditions}) != 1:
+        raise ValueError("only branches with the same number of references can share a forward")
+    longest = max(c.text_embeds.shape[1] for c in conditions)
+    pad = lambda x: torch.nn.functional.pad(x, (0, longest - x.shape[1]) if x.ndim == 2 else (0, 0, 0, longest - x.shape[1]))  # noqa: E731
+    starts, ends = zip(*(c.boundary_tokens() for c in conditions))
+    text = torch.cat([pad(c.text_embeds) for c in conditions])
+    return text, torch.cat([pad(c.text_mask) for c in conditions]), torch.stack(starts), torch.stack(ends)
+
+
 def boundary_positions(input_ids: torch.Tensor, start_id: int, end_id: int, num_images: int) -> tuple[list[int], list[int]]:
     """The release's slicing: the first n+1 start positions; the first n end positions plus the last one.
 

@@ -274,7 +274,8 @@ def read_reference_video(path: str | os.PathLike, num_frames: int, area: int, vl
     last = kept[max(kept)]  # a stated frame count can exceed what decodes: repeat the last decoded frame
     vlm = np.stack([kept.get(i, last) for i in idx.tolist()])
     metadata = {"fps": info.fps, "frames_indices": idx, "total_num_frames": info.num_frames, "video_backend": "pyav"}
-    return ReferenceVideo(frames, torch.from_numpy(vlm).permute(0, 3, 1, 2), metadata, len(idx) / info.num_frames * info.fps)
+    vlm_fps = len(idx) / info.num_frames * info.fps
+    return ReferenceVideo(frames, torch.from_numpy(vlm).permute(0, 3, 1, 2), metadata, vlm_fps)
 
 
 def _read_video_pyav(ele: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], float]:

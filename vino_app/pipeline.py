@@ -20,7 +20,7 @@ from transformers import Qwen3VLProcessor
 
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
-from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
+from .encoder import Conditioning, VinoConditionEncoder, batch_conditions, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
 from .media import ImageInput, letterbox, load_image, to_model_pixels
@@ -330,6 +330,7 @@ class VinoPipeline(DiffusionPipeline):
         shift: float | None = None,
         negative_prompt: str | None = None,
         seed: int = 0,
+        batch_cfg: bool = True,
         callback_on_step_end: Callable[["VinoPipeline", int, torch.Tensor, dict[str, Any]], dict | None] | None = None,
     ) -> VinoPipelineOutput:
         """Generate or edit an image (num_frames = 1) or a video (4k+1 frames).
@@ -339,6 +340,8 @@ class VinoPipeline(DiffusionPipeline):
         height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
         848/480 for videos); image editing and
         image-to-video take the last image's size, video editing the video's size and length.
+        batch_cfg: run the CFG branches that see the same references as one batched forward (False: one forward per
+        branch, as the release does; context parallelism always runs them one by one).
         callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
         current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
         """
@@ -359,13 +362,14 @@ class VinoPipeline(DiffusionPipeline):
         conditions = [self.encode_branch(b, request) for b in branches]
         references = self.encode_references(request, seed)
         latents = self.initial_noise(request, seed)
+        batch_cfg = batch_cfg and self.transformer._parallel_config is None
 
         self.scheduler.set_shift(shift)
         self.scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=latents.device)
         with self.progress_bar(total=num_inference_steps) as progress:
             for i, sigma in enumerate(self.scheduler.sigmas[:-1]):
                 timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
-                velocities = [self.predict_velocity(latents, timestep, c, references) for c in conditions]
+                velocities = self.velocities(latents, timestep, conditions, references, batch_cfg)
                 velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
                 denoised = latents - sigma.to(latents.device) * velocity  # the clean-latent estimate, for previews
                 latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]
@@ -380,17 +384,39 @@ class VinoPipeline(DiffusionPipeline):
         self, latents: torch.Tensor, timestep: torch.Tensor, condition: Conditioning, references: list[torch.Tensor]
     ) -> torch.Tensor:
         """One MMDiT call for one branch: it sees the last `condition.num_references` reference latents."""
-        k = condition.num_references
-        starts, ends = condition.boundary_tokens()
-        return self.transformer(
-            latents,
-            timestep,
-            condition.text_embeds,
-            condition.text_mask,
-            references[len(references) - k :] if k else [],
-            starts,
-            ends,
-        ).float()
+        return self.predict_velocities(latents, timestep, [condition], references)[0]
+
+    def predict_velocities(
+        self, latents: torch.Tensor, timestep: torch.Tensor, conditions: list[Conditioning], references: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """One batched MMDiT call for branches that see the same (last `num_references`) reference latents; their
+        texts are padded to the longest and masked. Returns one velocity `[1, C, T, H, W]` per branch."""
+        k = conditions[0].num_references
+        text, mask, starts, ends = batch_conditions(conditions)
+        latents = latents.expand(len(conditions), -1, -1, -1, -1)
+        used = references[len(references) - k :] if k else []
+        return list(self.transformer(latents, timestep, text, mask, used, starts, ends).float().split(1))
+
+    def velocities(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        conditions: list[Conditioning],
+        references: list[torch.Tensor],
+        batch_cfg: bool,
+    ) -> list[torch.Tensor]:
+        """Velocity of every CFG branch: the branches that see the same references in one batched forward
+        (`batch_cfg`; a branch that sees fewer references runs on its own: padding its latent stream would move its
+        tokens on the RoPE timeline, see docs/benchmarks.md), else one forward per branch."""
+        groups: dict[int, list[int]] = {}
+        for i, condition in enumerate(conditions):
+            groups.setdefault(condition.num_references if batch_cfg else i, []).append(i)
+        out: list[torch.Tensor | None] = [None] * len(conditions)
+        for members in groups.values():
+            batch = [conditions[i] for i in members]
+            for i, velocity in zip(members, self.predict_velocities(latents, timestep, batch, references)):
+                out[i] = velocity
+        return out
 
     # ------------------------------------------------------------------ understanding then generation
 
