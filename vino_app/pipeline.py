@@ -270,18 +270,18 @@ class VinoPipeline(DiffusionPipeline):
         inputs = vlm_inputs(self.processor, text, images, request.vlm_video if branch.has_video else None)
         return self.condition_encoder(inputs, len(images))
 
-    def encode_references(self, request: PreparedRequest, seed: int) -> list[torch.Tensor]:
+    def encode_references(self, request: PreparedRequest, seed: int, device: torch.device | None = None) -> list[torch.Tensor]:
         """VAE latents `[1, C, T', h, w]` of every reference (images, then the video), scaled, sampled from a
-        generator seeded with `seed` in that order."""
+        generator seeded with `seed` in that order, on `device` (default: the execution device)."""
         generator = torch.Generator("cpu").manual_seed(seed)
         pixels = [to_model_pixels(image) for image in request.images]
         if request.video_frames is not None:
             pixels.append(to_model_pixels(request.video_frames))
-        device, dtype = self._execution_device, self.vae.dtype
+        device, dtype = device or self._execution_device, self.vae.dtype
         scale = self.vae.config.scaling_factor
         return [self.vae.encode(p.to(device, dtype)).latent_dist.sample(generator=generator) * scale for p in pixels]
 
-    def initial_noise(self, request: PreparedRequest, seed: int) -> torch.Tensor:
+    def initial_noise(self, request: PreparedRequest, seed: int, device: torch.device | None = None) -> torch.Tensor:
         """`randn([1, C, (F-1)/4+1, H/8, W/8])` drawn in bfloat16 from a CPU generator seeded with `seed`, as the
         release draws it, then cast to float32."""
         shape = (
@@ -292,7 +292,7 @@ class VinoPipeline(DiffusionPipeline):
             request.width // self.vae.config.spatial_compression_ratio,
         )
         generator = torch.Generator("cpu").manual_seed(seed)
-        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(self._execution_device)
+        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(device or self._execution_device)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents `[1, C, T', h, w]` -> uint8 frames `[F, H, W, 3]`."""
@@ -360,8 +360,9 @@ class VinoPipeline(DiffusionPipeline):
 
         branches = cfg_branches(prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale)
         conditions = [self.encode_branch(b, request) for b in branches]
-        references = self.encode_references(request, seed)
-        latents = self.initial_noise(request, seed)
+        device = self._execution_device  # found once: each look-up walks every module's hooks
+        references = self.encode_references(request, seed, device)
+        latents = self.initial_noise(request, seed, device)
         batch_cfg = batch_cfg and self.transformer._parallel_config is None
 
         self.scheduler.set_shift(shift)
