@@ -72,8 +72,8 @@ def release_method(pipe: VinoPipeline, request: Request) -> Iterator[None]:
                                 scale, call.get("image_guidance_scale", 1.0)))  # fmt: skip
     encode, read_once = pipe.encode_references, pipeline_module.read_video_once
 
-    def encode_per_branch(prepared, seed):
-        return [encode(prepared, seed) for _ in range(branches)][-1]
+    def encode_per_branch(*args):
+        return [encode(*args) for _ in range(branches)][-1]
 
     def read_twice(path, num_frames, area):
         frames = read_reference_video(path, num_frames, area, VLM_VIDEO_OPTIONS).frames
