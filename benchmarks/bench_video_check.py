@@ -4,8 +4,9 @@
 
 Writes a small H.264 clip of `--frames` frames (`--side` px square, 24 fps), then, each in a fresh process, runs
 `media.probe_video` (what the studio does to check an upload: refused here when over its caps, which is the
-point), `media.read_video` (every frame decoded and stacked, what checking an upload used to do) and the VLM
-reader (`media._read_video_pyav`, 8 sampled frames); prints the peak resident memory each added (MiB) and seconds.
+point), `media.read_reference_video` (a request's one decoding pass: the first 85 frames scaled for 480x848 and
+the VLM's 8 sampled frames) and the VLM reader alone (`media._read_video_pyav`); prints the peak resident memory
+each added (MiB) and seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import numpy as np
 
 from vino_app.errors import MediaError
 from vino_app.export import save_mp4
-from vino_app.media import _read_video_pyav, probe_video, read_video
+from vino_app.media import _read_video_pyav, probe_video, read_reference_video
+
+REQUEST_FRAMES, REQUEST_AREA = 85, 480 * 848
 
 
 def _measure(name: str, path: str, out) -> None:
@@ -31,8 +34,8 @@ def _measure(name: str, path: str, out) -> None:
     try:
         if name == "probe_video":
             probe_video(path)
-        elif name == "read_video":
-            read_video(path)
+        elif name == "reference_reader":
+            read_reference_video(path, REQUEST_FRAMES, REQUEST_AREA, {"nframes": 8})
         else:
             _read_video_pyav({"video": path, "nframes": 8})
     except MediaError as exc:
@@ -53,7 +56,7 @@ def main(argv=None) -> None:
     print(f"clip: {args.frames} frames of {args.side}x{args.side}, {path.stat().st_size / 1024:.0f} KiB on disk")
     print("| check | peak RSS added (MiB) | seconds | outcome |\n|---|---|---|---|")
     context = multiprocessing.get_context("spawn")
-    for name in ("probe_video", "read_video", "vlm_reader"):
+    for name in ("probe_video", "reference_reader", "vlm_reader"):
         out = context.Queue()
         process = context.Process(target=_measure, args=(name, str(path), out))
         process.start()

@@ -11,6 +11,7 @@ import torch
 
 from vino_app import VinoPipeline, read_task_file
 from vino_app.encoder import Conditioning, vlm_inputs
+from vino_app.media import to_model_pixels
 from vino_app.pipeline import cfg_branches
 from vino_app.prompt import chat_text, default_negative_prompt
 
@@ -120,3 +121,36 @@ def test_frames_end_to_end(case):
     diff = np.abs(ours.astype(int) - theirs.astype(int))
     assert diff.max() <= 1
     assert (diff == 0).mean() > 0.99
+
+
+REFERENCE_CASES = [c for c in CASES if (GOLDEN / "official" / f"{c['name']}_refs.pt").is_file()]
+FRAME_MAX_LEVELS, FRAME_MEAN_LEVELS, LATENT_REL_MAX = 2, 0.25, 2e-3  # the README's tolerance
+
+
+def relative_max(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return float((ours - theirs).abs().max() / theirs.abs().max())
+
+
+@pytest.mark.parametrize("ref_case", REFERENCE_CASES, ids=[c["name"] for c in REFERENCE_CASES])
+def test_reference_pixels_and_latents(ref_case, golden_pipe, monkeypatch):
+    """What reaches the VAE for the references (the video read once, scaled inside FFmpeg) and what it returns."""
+    refs = torch.load(GOLDEN / "official" / f"{ref_case['name']}_refs.pt", weights_only=True)
+    monkeypatch.chdir(GOLDEN)
+    spec = read_task_file(ref_case["task_file"])[ref_case["row"]]
+    prepared = golden_pipe.prepare_request(
+        spec.image_paths, spec.video_path, spec.task, ref_case["num_frames"], ref_case["height"], ref_case["width"], None, None
+    )
+    diff = np.abs(prepared.video_frames.astype(int) - refs["video_frames"].numpy().astype(int))
+    assert prepared.video_frames.shape == tuple(refs["video_frames"].shape)
+    assert diff.max() <= FRAME_MAX_LEVELS and diff.mean() < FRAME_MEAN_LEVELS
+    for ours, theirs in zip(prepared.images, refs.get("image_frames", []), strict=True):
+        assert np.array_equal(np.asarray(ours), theirs.numpy())
+    with torch.no_grad():
+        latents = golden_pipe.encode_references(prepared, ref_case["seed"])
+        pixels = [to_model_pixels(p) for p in [*prepared.images, prepared.video_frames]]
+        scale = golden_pipe.vae.config.scaling_factor
+        means = [golden_pipe.vae.encode(p).latent_dist.mean * scale for p in pixels]
+    expected = [*refs.get("image_latents", []), refs["video_latents"]]
+    expected_means = [*refs.get("image_latents_mean", []), refs["video_latents_mean"]]
+    for ours, theirs in zip([*latents, *means], [*expected, *expected_means], strict=True):
+        assert relative_max(ours, theirs) <= LATENT_REL_MAX

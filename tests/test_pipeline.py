@@ -44,15 +44,15 @@ def test_same_seed_same_output_other_seed_differs(pipe, media):
 
 
 def test_references_encoded_and_video_read_once_for_all_branches(pipe, media, monkeypatch):
-    import vino_app.pipeline as pipeline_module
+    import vino_app.media as media_module
 
     calls, reads = [], []
-    encode, read = pipe.vae.encode, pipeline_module.read_vlm_video
+    encode, decode = pipe.vae.encode, media_module._decode
     monkeypatch.setattr(pipe.vae, "encode", lambda x: calls.append(x.shape) or encode(x))
-    monkeypatch.setattr(pipeline_module, "read_vlm_video", lambda path: reads.append(path) or read(path))
+    monkeypatch.setattr(media_module, "_decode", lambda path, *args: reads.append(path) or decode(path, *args))
     pipe("Image 1 and Image 2 in Video 1", [media["wide"], media["tall"]], media["video"], num_frames=5, image_guidance_scale=3.0, **FAST)
     assert len(calls) == 3  # two images and the video, although three CFG branches ran
-    assert len(reads) == 1  # the VLM's video frames are shared by the two branches that see the video
+    assert len(reads) == 1  # one decoding pass for the VAE and the VLM, shared by the branches that see the video
 
 
 def test_callback_progress_and_cancel(pipe):
@@ -161,3 +161,25 @@ def test_gpu_profiles_refuse_cpu_clearly(tiny_root, monkeypatch):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", device="cpu", **paths)
     with pytest.raises(VinoInputError, match="choose one of full, 24gb"):
         get_profile("12gb")
+
+
+@pytest.mark.parametrize(
+    "images,kwargs,branches,forwards",
+    [([], dict(guidance_scale=5.0), 2, 1), (["wide", "tall"], dict(image_guidance_scale=3.0), 3, 2)],
+    ids=["2-branches", "3-branches"],
+)
+def test_batched_branches_equal_sequential(pipe, media, images, kwargs, branches, forwards):
+    """Text padded and masked changes nothing: batched and one-by-one branches give the same frames."""
+    calls = []
+    hook = pipe.transformer.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    prompt = " and ".join(f"Image {i + 1}" for i in range(len(images))) or "a red circle on a long blue table"
+    try:
+        run = lambda batch: pipe(prompt, [media[i] for i in images], batch_cfg=batch, seed=3, **FAST, **kwargs).frames  # noqa: E731
+        batched, sequential = run(True), run(False)
+    finally:
+        hook.remove()
+    steps = FAST["num_inference_steps"]
+    assert calls[: steps * forwards] == ([branches] if forwards == 1 else [2, 1]) * steps  # samples per forward
+    assert calls[steps * forwards :] == [1] * (steps * branches)
+    diff = np.abs(batched.astype(int) - sequential.astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99

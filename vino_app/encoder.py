@@ -7,8 +7,10 @@ Parameter names follow `vino.ckpt` (`mm_encoder.metaquery`, `mm_encoder.connecto
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image
 from diffusers.utils.accelerate_utils import apply_forward_hook
@@ -16,12 +18,13 @@ from torch import nn
 from transformers import BatchFeature, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextRMSNorm
 
-from .media import use_pyav_for_qwen_vl_utils
+from .media import DECODED_VIDEO, ReferenceVideo, read_reference_video, use_pyav_for_qwen_vl_utils
 from .prompt import VIDEO_PAD, VISION_END, VISION_START
 
 VLM_VIDEO_FRAMES = 8
 VLM_VIDEO_MIN_PIXELS = 256 * 32 * 32
 VLM_VIDEO_MAX_PIXELS = 16384 * 32 * 32
+VLM_VIDEO_OPTIONS = {"nframes": VLM_VIDEO_FRAMES, "min_pixels": VLM_VIDEO_MIN_PIXELS, "max_pixels": VLM_VIDEO_MAX_PIXELS}
 
 
 class _ReleaseVideoBudgetNotice(logging.Filter):
@@ -70,6 +73,19 @@ class Conditioning:
     def boundary_tokens(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Start and end tokens of each reference: two `[num_references, inner_dim]` tensors."""
         return self.vae_branch[0, self.starts], self.vae_branch[0, self.ends[: len(self.starts)]]
+
+
+def batch_conditions(conditions: list[Conditioning]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The MMDiT inputs of B branches that see the same references, as one batch: text `[B, L, text_embed_dim]`
+    padded with zeros at the end to the longest branch, its mask `[B, L]` (0 on the padding), start and end tokens
+    `[B, num_references, inner_dim]` each."""
+    if len({c.num_references for c in conditions}) != 1:
+        raise ValueError("only branches with the same number of references can share a forward")
+    longest = max(c.text_embeds.shape[1] for c in conditions)
+    pad = lambda x: torch.nn.functional.pad(x, (0, longest - x.shape[1]) if x.ndim == 2 else (0, 0, 0, longest - x.shape[1]))  # noqa: E731
+    starts, ends = zip(*(c.boundary_tokens() for c in conditions))
+    text = torch.cat([pad(c.text_embeds) for c in conditions])
+    return text, torch.cat([pad(c.text_mask) for c in conditions]), torch.stack(starts), torch.stack(ends)
 
 
 def boundary_positions(input_ids: torch.Tensor, start_id: int, end_id: int, num_images: int) -> tuple[list[int], list[int]]:
@@ -176,21 +192,25 @@ class VlmVideo:
     fps: float
 
 
-def read_vlm_video(video_path: str) -> VlmVideo:
-    """Read the video once for the VLM, as the release does: 8 frames sampled uniformly from the original file, the
-    pixel budget of `VLM_VIDEO_MIN_PIXELS`..`VLM_VIDEO_MAX_PIXELS`, no frame-rate metadata (stamped as 24 fps)."""
+def read_vlm_video(video_path: str | os.PathLike, decoded: ReferenceVideo | None = None) -> VlmVideo:
+    """The video as the VLM reads it in the release: 8 frames sampled uniformly from the original file, the pixel
+    budget of `VLM_VIDEO_MIN_PIXELS`..`VLM_VIDEO_MAX_PIXELS`, no frame-rate metadata (stamped as 24 fps). The frames
+    are taken from `decoded` when given (no second decoding pass), else decoded here."""
     from qwen_vl_utils import fetch_video
 
     use_pyav_for_qwen_vl_utils()
     logging.getLogger("qwen_vl_utils.vision_process").addFilter(_RELEASE_VIDEO_BUDGET_NOTICE)
-    ele = {
-        "video": str(video_path),
-        "nframes": VLM_VIDEO_FRAMES,
-        "min_pixels": VLM_VIDEO_MIN_PIXELS,
-        "max_pixels": VLM_VIDEO_MAX_PIXELS,
-    }
+    ele = {"video": str(video_path), **VLM_VIDEO_OPTIONS, DECODED_VIDEO: decoded}
     frames, fps = fetch_video(ele, return_video_sample_fps=True)
     return VlmVideo(frames, fps)
+
+
+def read_video_once(video_path: str | os.PathLike, num_frames: int, area: int) -> tuple[np.ndarray, VlmVideo]:
+    """A reference video decoded once per request: its first `num_frames` frames for the VAE (uint8
+    `[F, H, W, 3]` at the release's size for `area` px, `media.read_reference_video`) and the VLM's video from the
+    same pass."""
+    decoded = read_reference_video(video_path, num_frames, area, VLM_VIDEO_OPTIONS)
+    return decoded.frames, read_vlm_video(video_path, decoded)
 
 
 def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video: VlmVideo | None) -> BatchFeature:

@@ -6,7 +6,6 @@ Images are PIL RGB; videos are uint8 arrays `[F, H, W, 3]`. Every reader turns a
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
-from .sizes import SIZE_MULTIPLE, size_for_area
+from .sizes import SIZE_MULTIPLE, release_video_size, size_for_area
 
 MAX_IMAGE_PIXELS = 64_000_000  # larger uploads are refused as decompression bombs
 # Caps on a reference video, checked from its container before any frame is decoded.
@@ -27,6 +26,7 @@ MAX_VIDEO_FPS = 120
 MAX_VIDEO_SECONDS = 60
 MAX_VIDEO_FRAMES = 1800
 FALLBACK_FPS = 24.0  # for streams that state no frame rate (0/0)
+DECODED_VIDEO = "vino_decoded"  # key of a qwen-vl-utils video element carrying a `ReferenceVideo`
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 ImageInput = str | os.PathLike | Image.Image
@@ -101,19 +101,6 @@ def letterbox(image: Image.Image, area: int) -> Image.Image:
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     canvas.paste(image.resize(inner, Image.LANCZOS), ((width - inner[0]) // 2, (height - inner[1]) // 2))
     return canvas
-
-
-@dataclass
-class VideoClip:
-    """A decoded video: `frames` uint8 `[F, H, W, 3]`, `fps` frames per second, `path` where it came from."""
-
-    frames: np.ndarray
-    fps: float
-    path: str
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.frames.shape[0])
 
 
 @dataclass(frozen=True)
@@ -197,45 +184,6 @@ def _count_packets(container: Any, stream: Any, limit: int | None) -> int:
     return count
 
 
-def read_video(path: str | os.PathLike, max_frames: int | None = None) -> VideoClip:
-    """Decode the frames of a video file with PyAV (all of them, or the first `max_frames`)."""
-    import av
-
-    path = _check_file(path, "video")
-    frames, rate = [], None
-    try:
-        with av.open(str(path)) as container:
-            stream, rate = _video_stream(container, path)
-            for frame in itertools.islice(container.decode(stream), max_frames):
-                frames.append(frame.to_ndarray(format="rgb24"))
-    except av.error.EOFError:  # the file ends before (more) frames: keep what was decoded
-        pass
-    except MediaError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"video '{path}' cannot be decoded ({exc}); re-encode it as H.264 MP4") from None
-    if not frames:
-        raise MediaError(f"video '{path}' contains no frames; upload a video with at least one frame")
-    return VideoClip(np.stack(frames), float(rate) if rate else 24.0, str(path))
-
-
-def resize_video(clip: VideoClip, area: int, num_frames: int) -> np.ndarray:
-    """First `num_frames` frames resized to `area` px (aspect kept, bilinear) and cropped to 16-multiples from the
-    top-left corner (the closest match to the release's reference latents we found; see docs/conformance.md).
-
-    Returns uint8 `[num_frames, H, W, 3]`.
-    """
-    _, src_h, src_w, _ = clip.frames.shape
-    scale = math.sqrt(area / (src_h * src_w))
-    new_h, new_w = max(SIZE_MULTIPLE, round(src_h * scale)), max(SIZE_MULTIPLE, round(src_w * scale))
-    crop_h, crop_w = (new_h // SIZE_MULTIPLE) * SIZE_MULTIPLE, (new_w // SIZE_MULTIPLE) * SIZE_MULTIPLE
-    out = []
-    for frame in clip.frames[:num_frames]:
-        resized = Image.fromarray(frame).resize((new_w, new_h), Image.BILINEAR)
-        out.append(np.asarray(resized)[:crop_h, :crop_w])
-    return np.stack(out)
-
-
 def to_model_pixels(frames: np.ndarray | Image.Image) -> torch.Tensor:
     """uint8 `[F, H, W, 3]` frames or a PIL image -> float pixels in [-1, 1], `[1, 3, F, H, W]`."""
     array = np.asarray(frames)
@@ -257,29 +205,84 @@ def sampled_frames(ele: dict[str, Any], total: int, fps: float) -> torch.Tensor:
     return torch.linspace(0, total - 1, nframes).round().long()
 
 
-def _read_video_pyav(ele: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], float]:
-    """qwen-vl-utils video reader backed by PyAV, with the same frame sampling as its own readers; frames are
-    decoded in order and only the sampled ones kept (memory: the sampled frames, not the video)."""
+@dataclass
+class ReferenceVideo:
+    """A reference video decoded once for the VAE and the VLM.
+
+    frames: uint8 `[F, H, W, 3]`, the first frames scaled inside FFmpeg to the release's size and cropped to
+    16-multiples (None when none were asked for). vlm_frames: uint8 `[n, 3, H0, W0]`, the frames qwen-vl-utils
+    samples, at the file's size; vlm_metadata / vlm_fps: what its video readers return with them.
+    """
+
+    frames: np.ndarray | None
+    vlm_frames: torch.Tensor
+    vlm_metadata: dict[str, Any]
+    vlm_fps: float
+
+
+def _release_scaler(stream: Any, height: int, width: int) -> Any:
+    """FFmpeg filter graph `buffer -> scale=width:height:flags=bilinear -> format=rgb24 -> buffersink`: the
+    release's scaling inside the decoder (decord's FFmpeg `scale`, bilinear by default)."""
     import av
 
-    info = video_metadata(ele["video"])
-    idx = sampled_frames(ele, info.num_frames, info.fps)
-    wanted, kept = set(idx.tolist()), {}
+    graph = av.filter.Graph()
+    scale = graph.add("scale", f"{width}:{height}:flags=bilinear")
+    graph.link_nodes(graph.add_buffer(template=stream), scale, graph.add("format", "rgb24"), graph.add("buffersink"))
+    graph.configure()
+    return graph
+
+
+def _decode(path: Path, num_frames: int, size: tuple[int, int], wanted: set[int]) -> tuple[list, dict[int, np.ndarray]]:
+    """One decoding pass: the first `num_frames` frames scaled to `size` (height, width) by `_release_scaler`, and
+    the frames at the indices `wanted` as decoded (rgb24, the file's size). Stops after the last one needed."""
+    import av
+
+    scaled, kept = [], {}
+    last = max(num_frames - 1, max(wanted, default=-1))
     try:
-        with av.open(str(ele["video"])) as container:
-            for i, frame in enumerate(container.decode(container.streams.video[0])):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            scaler = _release_scaler(stream, *size) if num_frames else None
+            for i, frame in enumerate(container.decode(stream)):
+                if i < num_frames:
+                    scaler.push(frame)
+                    scaled.append(scaler.pull().to_ndarray())
                 if i in wanted:
                     kept[i] = frame.to_ndarray(format="rgb24")
-                if i >= idx[-1]:
+                if i >= last:
                     break
-    except av.error.EOFError:
+    except av.error.EOFError:  # the file ends before (more) frames: keep what was decoded
         pass
-    if not kept:
-        raise MediaError(f"video '{Path(ele['video']).name}' contains no decodable frames; re-encode it as H.264 MP4")
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"video '{path.name}' cannot be decoded ({type(exc).__name__}); re-encode it as H.264 MP4") from None
+    return scaled, kept
+
+
+def read_reference_video(path: str | os.PathLike, num_frames: int, area: int, vlm_options: dict[str, Any]) -> ReferenceVideo:
+    """Read a reference video in one decoding pass: its first `num_frames` frames (stride 1) at the release's size
+    for `area` px (`release_video_size`, then the top-left crop to 16-multiples) and the frames the VLM samples
+    with `vlm_options` (qwen-vl-utils' `nframes`, ...). Raises `MediaError` naming the file."""
+    path = _check_file(path, "video")
+    info = video_metadata(path)
+    idx = sampled_frames(vlm_options, info.num_frames, info.fps)
+    height, width = release_video_size(info.height, info.width, area) if num_frames else (0, 0)
+    scaled, kept = _decode(path, num_frames, (height, width), set(idx.tolist()))
+    if not kept:  # frame 0 is always sampled: nothing decoded
+        raise MediaError(f"video '{path.name}' contains no decodable frames; re-encode it as H.264 MP4")
+    crop_h, crop_w = (height // SIZE_MULTIPLE) * SIZE_MULTIPLE, (width // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    frames = np.stack(scaled)[:, :crop_h, :crop_w] if scaled else None
     last = kept[max(kept)]  # a stated frame count can exceed what decodes: repeat the last decoded frame
-    video = torch.from_numpy(np.stack([kept.get(i, last) for i in idx.tolist()])).permute(0, 3, 1, 2)
+    vlm = np.stack([kept.get(i, last) for i in idx.tolist()])
     metadata = {"fps": info.fps, "frames_indices": idx, "total_num_frames": info.num_frames, "video_backend": "pyav"}
-    return video, metadata, len(idx) / info.num_frames * info.fps
+    vlm_fps = len(idx) / info.num_frames * info.fps
+    return ReferenceVideo(frames, torch.from_numpy(vlm).permute(0, 3, 1, 2), metadata, vlm_fps)
+
+
+def _read_video_pyav(ele: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], float]:
+    """qwen-vl-utils video reader backed by PyAV, with the same frame sampling as its own readers: the frames of
+    `ele[DECODED_VIDEO]` (a `ReferenceVideo` already read) or of a decoding pass that keeps only the sampled ones."""
+    video = ele.get(DECODED_VIDEO) or read_reference_video(ele["video"], 0, 0, ele)
+    return video.vlm_frames, video.vlm_metadata, video.vlm_fps
 
 
 def use_pyav_for_qwen_vl_utils() -> None:

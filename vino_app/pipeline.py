@@ -20,10 +20,10 @@ from transformers import Qwen3VLProcessor
 
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
-from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
+from .encoder import Conditioning, VinoConditionEncoder, batch_conditions, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
 from .loading import load_condition_encoder, load_transformer, load_vae
-from .media import ImageInput, letterbox, load_image, read_video, resize_video, to_model_pixels
+from .media import ImageInput, letterbox, load_image, to_model_pixels
 from .memory import MemoryProfile, default_profile_name, get_profile
 from .prompt import REWRITE_SYSTEM_PROMPT, chat_text, default_negative_prompt, validate_references
 from .sizes import size_for_area, validate_area, validate_num_frames, validate_size, video_frames_used
@@ -252,16 +252,16 @@ class VinoPipeline(DiffusionPipeline):
             height, width = size_for_area(area, default_w / default_h if aspect is None else aspect)
         area = height * width
         refs = [letterbox(load_image(image), area) for image in images]
-        frames = None
-        if video is not None:
-            clip = read_video(video, max_frames=num_frames)  # only the frames used are decoded
-            frames = resize_video(clip, area, video_frames_used(num_frames, clip.num_frames))
+        frames = vlm_video = None
+        if video is not None:  # decoded once, for the VAE and the VLM
+            frames, vlm_video = read_video_once(video, num_frames, area)
+            frames = frames[: video_frames_used(num_frames, len(frames))]
         if task in SIZE_FROM_LAST_IMAGE:
             width, height = refs[-1].size
             num_frames = 1 if task == "ti2i" else num_frames
         elif task in SIZE_FROM_VIDEO:
             num_frames, height, width = frames.shape[:3]
-        return PreparedRequest(task, num_frames, height, width, refs, frames, None if video is None else read_vlm_video(video))
+        return PreparedRequest(task, num_frames, height, width, refs, frames, vlm_video)
 
     def encode_branch(self, branch: Branch, request: PreparedRequest) -> Conditioning:
         """Condition one CFG branch: the chat text with its references through the condition encoder."""
@@ -270,18 +270,18 @@ class VinoPipeline(DiffusionPipeline):
         inputs = vlm_inputs(self.processor, text, images, request.vlm_video if branch.has_video else None)
         return self.condition_encoder(inputs, len(images))
 
-    def encode_references(self, request: PreparedRequest, seed: int) -> list[torch.Tensor]:
+    def encode_references(self, request: PreparedRequest, seed: int, device: torch.device | None = None) -> list[torch.Tensor]:
         """VAE latents `[1, C, T', h, w]` of every reference (images, then the video), scaled, sampled from a
-        generator seeded with `seed` in that order."""
+        generator seeded with `seed` in that order, on `device` (default: the execution device)."""
         generator = torch.Generator("cpu").manual_seed(seed)
         pixels = [to_model_pixels(image) for image in request.images]
         if request.video_frames is not None:
             pixels.append(to_model_pixels(request.video_frames))
-        device, dtype = self._execution_device, self.vae.dtype
+        device, dtype = device or self._execution_device, self.vae.dtype
         scale = self.vae.config.scaling_factor
         return [self.vae.encode(p.to(device, dtype)).latent_dist.sample(generator=generator) * scale for p in pixels]
 
-    def initial_noise(self, request: PreparedRequest, seed: int) -> torch.Tensor:
+    def initial_noise(self, request: PreparedRequest, seed: int, device: torch.device | None = None) -> torch.Tensor:
         """`randn([1, C, (F-1)/4+1, H/8, W/8])` drawn in bfloat16 from a CPU generator seeded with `seed`, as the
         release draws it, then cast to float32."""
         shape = (
@@ -292,7 +292,7 @@ class VinoPipeline(DiffusionPipeline):
             request.width // self.vae.config.spatial_compression_ratio,
         )
         generator = torch.Generator("cpu").manual_seed(seed)
-        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(self._execution_device)
+        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(device or self._execution_device)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents `[1, C, T', h, w]` -> uint8 frames `[F, H, W, 3]`."""
@@ -330,6 +330,7 @@ class VinoPipeline(DiffusionPipeline):
         shift: float | None = None,
         negative_prompt: str | None = None,
         seed: int = 0,
+        batch_cfg: bool = True,
         callback_on_step_end: Callable[["VinoPipeline", int, torch.Tensor, dict[str, Any]], dict | None] | None = None,
     ) -> VinoPipelineOutput:
         """Generate or edit an image (num_frames = 1) or a video (4k+1 frames).
@@ -339,6 +340,8 @@ class VinoPipeline(DiffusionPipeline):
         height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
         848/480 for videos); image editing and
         image-to-video take the last image's size, video editing the video's size and length.
+        batch_cfg: run the CFG branches that see the same references as one batched forward (False: one forward per
+        branch, as the release does; context parallelism always runs them one by one).
         callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
         current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
         """
@@ -357,15 +360,17 @@ class VinoPipeline(DiffusionPipeline):
 
         branches = cfg_branches(prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale)
         conditions = [self.encode_branch(b, request) for b in branches]
-        references = self.encode_references(request, seed)
-        latents = self.initial_noise(request, seed)
+        device = self._execution_device  # found once: each look-up walks every module's hooks
+        references = self.encode_references(request, seed, device)
+        latents = self.initial_noise(request, seed, device)
+        batch_cfg = batch_cfg and self.transformer._parallel_config is None
 
         self.scheduler.set_shift(shift)
         self.scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=latents.device)
         with self.progress_bar(total=num_inference_steps) as progress:
             for i, sigma in enumerate(self.scheduler.sigmas[:-1]):
                 timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
-                velocities = [self.predict_velocity(latents, timestep, c, references) for c in conditions]
+                velocities = self.velocities(latents, timestep, conditions, references, batch_cfg)
                 velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
                 denoised = latents - sigma.to(latents.device) * velocity  # the clean-latent estimate, for previews
                 latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]
@@ -380,17 +385,39 @@ class VinoPipeline(DiffusionPipeline):
         self, latents: torch.Tensor, timestep: torch.Tensor, condition: Conditioning, references: list[torch.Tensor]
     ) -> torch.Tensor:
         """One MMDiT call for one branch: it sees the last `condition.num_references` reference latents."""
-        k = condition.num_references
-        starts, ends = condition.boundary_tokens()
-        return self.transformer(
-            latents,
-            timestep,
-            condition.text_embeds,
-            condition.text_mask,
-            references[len(references) - k :] if k else [],
-            starts,
-            ends,
-        ).float()
+        return self.predict_velocities(latents, timestep, [condition], references)[0]
+
+    def predict_velocities(
+        self, latents: torch.Tensor, timestep: torch.Tensor, conditions: list[Conditioning], references: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """One batched MMDiT call for branches that see the same (last `num_references`) reference latents; their
+        texts are padded to the longest and masked. Returns one velocity `[1, C, T, H, W]` per branch."""
+        k = conditions[0].num_references
+        text, mask, starts, ends = batch_conditions(conditions)
+        latents = latents.expand(len(conditions), -1, -1, -1, -1)
+        used = references[len(references) - k :] if k else []
+        return list(self.transformer(latents, timestep, text, mask, used, starts, ends).float().split(1))
+
+    def velocities(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        conditions: list[Conditioning],
+        references: list[torch.Tensor],
+        batch_cfg: bool,
+    ) -> list[torch.Tensor]:
+        """Velocity of every CFG branch: the branches that see the same references in one batched forward
+        (`batch_cfg`; a branch that sees fewer references runs on its own: padding its latent stream would move its
+        tokens on the RoPE timeline, see docs/benchmarks.md), else one forward per branch."""
+        groups: dict[int, list[int]] = {}
+        for i, condition in enumerate(conditions):
+            groups.setdefault(condition.num_references if batch_cfg else i, []).append(i)
+        out: list[torch.Tensor | None] = [None] * len(conditions)
+        for members in groups.values():
+            batch = [conditions[i] for i in members]
+            for i, velocity in zip(members, self.predict_velocities(latents, timestep, batch, references)):
+                out[i] = velocity
+        return out
 
     # ------------------------------------------------------------------ understanding then generation
 

@@ -70,6 +70,15 @@ def size_for_area(area: int, aspect: float) -> tuple[int, int]:
     return h, w
 
 
+def release_video_size(height: int, width: int, area: int) -> tuple[int, int]:
+    """Size (rows, cols) the release scales a `height x width` reference video to for an `area` px request:
+    round(sqrt(area / r)) x round(sqrt(area / r) * r), r = width / height (at least 16 each, so that the crop to
+    16-multiples keeps a pixel)."""
+    ratio = width / height
+    rows = math.sqrt(area / ratio)
+    return max(SIZE_MULTIPLE, round(rows)), max(SIZE_MULTIPLE, round(rows * ratio))
+
+
 def video_frames_used(requested: int, available: int) -> int:
     """Number of reference-video frames used: the largest 4k+1 not above min(requested, available)."""
     return ((min(requested, available) - 1) // 4) * 4 + 1

@@ -26,6 +26,15 @@ def grid_positions(t0: int, frames: int, rows: int, cols: int, device: torch.dev
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(device)
 
 
+def joint_attention_mask(stream_length: int, text_mask: torch.Tensor) -> torch.Tensor | None:
+    """Key mask `[B, 1, 1, stream_length + L]` of the blocks' joint attention (latent stream, then text) from the
+    text mask `[B, L]`: padded text is no key; None when nothing is padded (a single branch)."""
+    if bool(text_mask.all()):
+        return None
+    stream = text_mask.new_ones(text_mask.shape[0], stream_length)
+    return torch.cat([stream, text_mask], dim=1).bool()[:, None, None]
+
+
 class StreamRotaryEmbedding(torch.nn.Module):
     """cos/sin tables `[N, head_dim]` for arbitrary (t, row, col) positions `[N, 3]`, per axis as diffusers builds
     them. A module without weights, so that context parallelism can split its output along the stream."""
@@ -113,11 +122,13 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
         start_tokens: torch.Tensor | None = None,
         end_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Velocity of the target latent.
+        """Velocity of the target latent for a batch of B samples (CFG branches) that share their references.
 
-        hidden_states: noisy target `[1, C, T, H, W]`; timestep: `[1]` in 0..999; encoder_hidden_states:
-        `[1, L, text_embed_dim]` with mask `[1, L]`; reference_latents: `[1, C, T_i, H_i, W_i]` each, in prompt
-        order; start_tokens / end_tokens: `[len(reference_latents), inner_dim]`. Returns `[1, C, T, H, W]`.
+        hidden_states: noisy target `[B, C, T, H, W]`; timestep: `[1]` or `[B]` in 0..999; encoder_hidden_states:
+        `[B, L, text_embed_dim]` with mask `[B, L]` (texts of different lengths padded at the end, mask 0 there: the
+        padding is masked as a key in every block); reference_latents: `[1, C, T_i, H_i, W_i]` each, in prompt
+        order, shared by the batch; start_tokens / end_tokens: `[B, len(reference_latents), inner_dim]`, per sample.
+        Returns `[B, C, T, H, W]`.
         """
         batch, _, frames, height, width = hidden_states.shape
         p, p_t = self.config.patch_size, self.config.patch_size_t
@@ -126,8 +137,8 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
 
         stream = []
         for i, latent in enumerate(reference_latents):
-            tokens = self.x_embedder(latent.to(dtype))
-            stream += [start_tokens[i][None, None], tokens, end_tokens[i][None, None]] if self.config.use_boundary_tokens else [tokens]
+            tokens = self.x_embedder(latent.to(dtype)).expand(batch, -1, -1)
+            stream += [start_tokens[:, i, None], tokens, end_tokens[:, i, None]] if self.config.use_boundary_tokens else [tokens]
         stream.append(self.x_embedder(hidden_states.to(dtype)))
         hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
         if self._parallel_config is not None and hidden.device.type == "cpu":
@@ -135,13 +146,15 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
         positions = self.timeline_positions([r.shape for r in reference_latents], hidden_states.shape, hidden.device)
         rotary = self.rotary_embedding(positions)
 
+        timestep = timestep.expand(batch)
         temb = self.condition_embedding(timestep, dtype)
         context = self.context_embedder(encoder_hidden_states.to(dtype), timestep, encoder_attention_mask)
+        mask = joint_attention_mask(hidden.shape[1], encoder_attention_mask)
 
         for block in self.transformer_blocks:
-            hidden, context = block(hidden, context, temb, None, rotary)
+            hidden, context = block(hidden, context, temb, mask, rotary)
         for block in self.single_transformer_blocks:
-            hidden, context = block(hidden, context, temb, None, rotary)
+            hidden, context = block(hidden, context, temb, mask, rotary)
 
         hidden = self.proj_out(self.norm_out(hidden, temb)[:, -target_tokens:])
         hidden = hidden.reshape(batch, frames // p_t, height // p, width // p, -1, p_t, p, p)
