@@ -6,9 +6,10 @@ media -> letterboxed references + interleaved prompt -> condition encoder (one p
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
 
+from .acceleration import cache_config, check_attention_backend, check_cache_mode
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, VlmVideo, read_vlm_video, vlm_inputs
@@ -209,8 +211,36 @@ class VinoPipeline(DiffusionPipeline):
             self.vae.enable_tiling()
 
     def set_attention_backend(self, backend: str) -> None:
-        """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...)."""
-        self.transformer.set_attention_backend(backend)
+        """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...:
+        `acceleration.ATTENTION_BACKENDS`); refuses one a package or the device here lacks."""
+        check_attention_backend(backend, self._execution_device)
+        try:
+            self.transformer.set_attention_backend(backend)
+        except (RuntimeError, ValueError) as error:  # diffusers' requirement checks (package missing, too old)
+            raise VinoInputError(f"attention backend '{backend}' is not usable here: {error}") from None
+
+    def compile_blocks(self, **compile_kwargs) -> None:
+        """Regional compilation: `torch.compile` of each repeated MMDiT block (diffusers' `compile_repeated_blocks`:
+        the double- and single-stream blocks, patch embedder and token refiner), compiled on first use."""
+        self.transformer.compile_repeated_blocks(**compile_kwargs)
+
+    @contextmanager
+    def step_cache(self, mode: str) -> Iterator[None]:
+        """Step caching for one request (`acceleration.CACHE_MODES`): diffusers' cache hooks on the MMDiT, fresh
+        state per request, removed afterwards."""
+        config = cache_config(mode)
+        if config is None:
+            yield
+            return
+        self.transformer.enable_cache(config)
+        try:
+            yield
+        finally:
+            self.transformer.disable_cache()
+
+    def branch_context(self, name: str):
+        """The cache context of one CFG branch's MMDiT call (each branch keeps its own cached residuals)."""
+        return self.transformer.cache_context(name) if self.transformer.is_cache_enabled else nullcontext()
 
     def enable_context_parallel(self, kind: str = "ulysses", degree: int | None = None) -> int:
         """Split the MMDiT's sequence between `degree` processes (default: all those `torchrun` / `accelerate
@@ -330,6 +360,7 @@ class VinoPipeline(DiffusionPipeline):
         shift: float | None = None,
         negative_prompt: str | None = None,
         seed: int = 0,
+        cache: str = "off",
         callback_on_step_end: Callable[["VinoPipeline", int, torch.Tensor, dict[str, Any]], dict | None] | None = None,
     ) -> VinoPipelineOutput:
         """Generate or edit an image (num_frames = 1) or a video (4k+1 frames).
@@ -339,6 +370,7 @@ class VinoPipeline(DiffusionPipeline):
         height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
         848/480 for videos); image editing and
         image-to-video take the last image's size, video editing the video's size and length.
+        cache: step caching, 'off' (every block every step), 'fast' or 'faster' (`acceleration.CACHE_MODES`).
         callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
         current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
         """
@@ -349,6 +381,7 @@ class VinoPipeline(DiffusionPipeline):
         validate_references(prompt, len(images), 0 if video is None else 1)
         if base_image and len(images) < 2:
             raise VinoInputError("base-image editing needs a reference image and the base image last (two or more images)")
+        check_cache_mode(cache)
         self._interrupt = False
         request = self.prepare_request(images, video, task, num_frames, height, width, area, aspect)
         text_scale = default_guidance(request.num_frames) if guidance_scale is None else guidance_scale
@@ -362,10 +395,13 @@ class VinoPipeline(DiffusionPipeline):
 
         self.scheduler.set_shift(shift)
         self.scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=latents.device)
-        with self.progress_bar(total=num_inference_steps) as progress:
+        with self.progress_bar(total=num_inference_steps) as progress, self.step_cache(cache):
             for i, sigma in enumerate(self.scheduler.sigmas[:-1]):
                 timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
-                velocities = [self.predict_velocity(latents, timestep, c, references) for c in conditions]
+                velocities = []
+                for j, condition in enumerate(conditions):
+                    with self.branch_context(f"branch{j}"):
+                        velocities.append(self.predict_velocity(latents, timestep, condition, references))
                 velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
                 denoised = latents - sigma.to(latents.device) * velocity  # the clean-latent estimate, for previews
                 latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]
