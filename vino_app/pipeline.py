@@ -182,7 +182,8 @@ class VinoPipeline(DiffusionPipeline):
         dtype = dtype or profile.dtype
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         load_device = "cpu" if profile.offload or profile.load_on_cpu else device
-        transformer_device = device if profile.quantize_transformer else load_device
+        # FP8 storage casts on the CPU first: the bf16 MMDiT never sits on the GPU whole
+        transformer_device = device if profile.quantize_transformer else "cpu" if profile.storage_dtype else load_device
         transformer = load_transformer(converted.transformer, dtype, transformer_device, profile.quantize_transformer)
         encoder_device = device if profile.quantize_vlm else load_device
         encoder, processor = load_condition_encoder(
@@ -196,6 +197,9 @@ class VinoPipeline(DiffusionPipeline):
     def apply_memory_profile(self, profile: MemoryProfile, device: str) -> None:
         """Offload hooks (diffusers'), the move of CPU-built models and VAE tiling as the profile says."""
         self.memory_profile = profile
+        if profile.storage_dtype is not None:
+            self.store_transformer_as(profile.storage_dtype, profile.dtype)
+            self.transformer.to(device)
         if profile.load_on_cpu:
             self.to(device)
         if profile.offload == "model":
@@ -209,6 +213,15 @@ class VinoPipeline(DiffusionPipeline):
                 )
         if profile.vae_tiling:
             self.vae.enable_tiling()
+
+    def store_transformer_as(self, storage_dtype: torch.dtype, compute_dtype: torch.dtype) -> None:
+        """Keep the MMDiT's layer weights in `storage_dtype` and upcast each layer to `compute_dtype` while it runs
+        (diffusers' layerwise casting; the patch embedder, norms and output projection stay in `compute_dtype`)."""
+        if getattr(self.transformer, "is_quantized", False):
+            raise VinoInputError("FP8 storage casts bf16 weights; the MMDiT here is already quantized (bitsandbytes)")
+        if compute_dtype not in (torch.bfloat16, torch.float16):
+            raise VinoInputError(f"FP8 storage computes in bf16 or fp16, not {compute_dtype}")
+        self.transformer.enable_layerwise_casting(storage_dtype=storage_dtype, compute_dtype=compute_dtype)
 
     def set_attention_backend(self, backend: str) -> None:
         """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...:
