@@ -6,9 +6,10 @@ media -> letterboxed references + interleaved prompt -> condition encoder (one p
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
 
+from .acceleration import cache_config, check_attention_backend, check_cache_mode
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, batch_conditions, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
@@ -180,7 +182,8 @@ class VinoPipeline(DiffusionPipeline):
         dtype = dtype or profile.dtype
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         load_device = "cpu" if profile.offload or profile.load_on_cpu else device
-        transformer_device = device if profile.quantize_transformer else load_device
+        # FP8 storage casts on the CPU first: the bf16 MMDiT never sits on the GPU whole
+        transformer_device = device if profile.quantize_transformer else "cpu" if profile.storage_dtype else load_device
         transformer = load_transformer(converted.transformer, dtype, transformer_device, profile.quantize_transformer)
         encoder_device = device if profile.quantize_vlm else load_device
         encoder, processor = load_condition_encoder(
@@ -194,6 +197,9 @@ class VinoPipeline(DiffusionPipeline):
     def apply_memory_profile(self, profile: MemoryProfile, device: str) -> None:
         """Offload hooks (diffusers'), the move of CPU-built models and VAE tiling as the profile says."""
         self.memory_profile = profile
+        if profile.storage_dtype is not None:
+            self.store_transformer_as(profile.storage_dtype, profile.dtype)
+            self.transformer.to(device)
         if profile.load_on_cpu:
             self.to(device)
         if profile.offload == "model":
@@ -208,9 +214,46 @@ class VinoPipeline(DiffusionPipeline):
         if profile.vae_tiling:
             self.vae.enable_tiling()
 
+    def store_transformer_as(self, storage_dtype: torch.dtype, compute_dtype: torch.dtype) -> None:
+        """Keep the MMDiT's layer weights in `storage_dtype` and upcast each layer to `compute_dtype` while it runs
+        (diffusers' layerwise casting; the patch embedder, norms and output projection stay in `compute_dtype`)."""
+        if getattr(self.transformer, "is_quantized", False):
+            raise VinoInputError("FP8 storage casts bf16 weights; the MMDiT here is already quantized (bitsandbytes)")
+        if compute_dtype not in (torch.bfloat16, torch.float16):
+            raise VinoInputError(f"FP8 storage computes in bf16 or fp16, not {compute_dtype}")
+        self.transformer.enable_layerwise_casting(storage_dtype=storage_dtype, compute_dtype=compute_dtype)
+
     def set_attention_backend(self, backend: str) -> None:
-        """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...)."""
-        self.transformer.set_attention_backend(backend)
+        """Attention kernel of the MMDiT through diffusers' dispatcher ('native', 'flash', 'sage', ...:
+        `acceleration.ATTENTION_BACKENDS`); refuses one a package or the device here lacks."""
+        check_attention_backend(backend, self._execution_device)
+        try:
+            self.transformer.set_attention_backend(backend)
+        except (RuntimeError, ValueError) as error:  # diffusers' requirement checks (package missing, too old)
+            raise VinoInputError(f"attention backend '{backend}' is not usable here: {error}") from None
+
+    def compile_blocks(self, **compile_kwargs) -> None:
+        """Regional compilation: `torch.compile` of each repeated MMDiT block (diffusers' `compile_repeated_blocks`:
+        the double- and single-stream blocks, patch embedder and token refiner), compiled on first use."""
+        self.transformer.compile_repeated_blocks(**compile_kwargs)
+
+    @contextmanager
+    def step_cache(self, mode: str) -> Iterator[None]:
+        """Step caching for one request (`acceleration.CACHE_MODES`): diffusers' cache hooks on the MMDiT, fresh
+        state per request, removed afterwards."""
+        config = cache_config(mode)
+        if config is None:
+            yield
+            return
+        self.transformer.enable_cache(config)
+        try:
+            yield
+        finally:
+            self.transformer.disable_cache()
+
+    def branch_context(self, name: str):
+        """The cache context of one CFG branch's MMDiT call (each branch keeps its own cached residuals)."""
+        return self.transformer.cache_context(name) if self.transformer.is_cache_enabled else nullcontext()
 
     def enable_context_parallel(self, kind: str = "ulysses", degree: int | None = None) -> int:
         """Split the MMDiT's sequence between `degree` processes (default: all those `torchrun` / `accelerate
@@ -331,6 +374,7 @@ class VinoPipeline(DiffusionPipeline):
         negative_prompt: str | None = None,
         seed: int = 0,
         batch_cfg: bool = True,
+        cache: str = "off",
         callback_on_step_end: Callable[["VinoPipeline", int, torch.Tensor, dict[str, Any]], dict | None] | None = None,
     ) -> VinoPipelineOutput:
         """Generate or edit an image (num_frames = 1) or a video (4k+1 frames).
@@ -342,6 +386,8 @@ class VinoPipeline(DiffusionPipeline):
         image-to-video take the last image's size, video editing the video's size and length.
         batch_cfg: run the CFG branches that see the same references as one batched forward (False: one forward per
         branch, as the release does; context parallelism always runs them one by one).
+        cache: step caching, 'off' (every block every step), 'fast' or 'faster' (`acceleration.CACHE_MODES`); a
+        cache keeps one context per CFG branch, so the branches then run one by one.
         callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
         current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
         """
@@ -352,6 +398,7 @@ class VinoPipeline(DiffusionPipeline):
         validate_references(prompt, len(images), 0 if video is None else 1)
         if base_image and len(images) < 2:
             raise VinoInputError("base-image editing needs a reference image and the base image last (two or more images)")
+        check_cache_mode(cache)
         self._interrupt = False
         request = self.prepare_request(images, video, task, num_frames, height, width, area, aspect)
         text_scale = default_guidance(request.num_frames) if guidance_scale is None else guidance_scale
@@ -367,10 +414,16 @@ class VinoPipeline(DiffusionPipeline):
 
         self.scheduler.set_shift(shift)
         self.scheduler.set_timesteps(sigmas=flow_sigmas(num_inference_steps), device=latents.device)
-        with self.progress_bar(total=num_inference_steps) as progress:
+        with self.progress_bar(total=num_inference_steps) as progress, self.step_cache(cache):
             for i, sigma in enumerate(self.scheduler.sigmas[:-1]):
                 timestep = (sigma * TIMESTEP_SCALE).reshape(1).to(latents.device, torch.float32)
-                velocities = self.velocities(latents, timestep, conditions, references, batch_cfg)
+                if cache == "off":
+                    velocities = self.velocities(latents, timestep, conditions, references, batch_cfg)
+                else:
+                    velocities = []
+                    for j, condition in enumerate(conditions):
+                        with self.branch_context(f"branch{j}"):
+                            velocities.append(self.predict_velocity(latents, timestep, condition, references))
                 velocity = combine_guidance(velocities, text_scale, image_guidance_scale)
                 denoised = latents - sigma.to(latents.device) * velocity  # the clean-latent estimate, for previews
                 latents = self.scheduler.step(velocity, self.scheduler.timesteps[i], latents, return_dict=False)[0]

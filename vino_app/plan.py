@@ -2,7 +2,8 @@
 largest activations and the expected peak for one request size (`python -m vino_app plan`).
 
 Weights are exact byte counts of the meta models (bitsandbytes NF4: 4 bits + one float32 absmax per 64 weights;
-int8: 1 byte + one float32 scale per row; other tensors in the profile's dtype). Activations are estimates, stated
+int8: 1 byte + one float32 scale per row; FP8 storage: 1 byte per Linear weight, an upper bound since layerwise
+casting stores convolutions and biases in 1 byte too; other tensors in the profile's dtype). Activations are estimates, stated
 per formula below; the studio's estimate uses the same `plan_request`.
 """
 
@@ -37,7 +38,7 @@ class ModelFootprint:
     """Bytes of one model in each storage mode and its largest offload unit."""
 
     params: int
-    bytes: dict[str | None, float]  # None (16-bit), "nf4", "int8"
+    bytes: dict[str | None, float]  # None (16-bit), "nf4", "int8", "fp8"
     largest_block: float  # 16-bit bytes of the largest transformer block (block-level offload)
     largest_leaf: float  # 16-bit bytes of the largest leaf module (leaf-level offload)
 
@@ -55,6 +56,7 @@ def footprint(model: nn.Module, blocks: list[nn.Module], skip: tuple[str, ...] =
         None: 2.0 * (other + quantized),
         "nf4": 2.0 * other + quantized / 2 + 4 * quantized / NF4_BLOCK,
         "int8": 2.0 * other + quantized + 4 * rows,
+        "fp8": 2.0 * other + quantized,
     }
     size = lambda m: 2.0 * sum(p.numel() for p in m.parameters())  # noqa: E731
     leaves = [m for m in model.modules() if not list(m.children())]
@@ -138,7 +140,8 @@ def plan_memory(profile: MemoryProfile, models: dict, tokens: int, vlm_tokens: i
     per VLM pass, `pixels` = frames x height x width of the output."""
     widths = models["widths"]
     scale = profile.dtype.itemsize / 2  # footprints are in 16-bit bytes
-    mode = {"transformer": profile.quantize_transformer, "vlm": profile.quantize_vlm, "vae": None}
+    transformer_mode = "fp8" if profile.storage_dtype is not None else profile.quantize_transformer
+    mode = {"transformer": transformer_mode, "vlm": profile.quantize_vlm, "vae": None}
     stored = {k: models[k].bytes[mode[k]] * (scale if mode[k] is None else 1) for k in mode}
     phase_model = {"VLM encode": "vlm", "MMDiT step": "transformer", "VAE decode": "vae"}
     weights = {}
