@@ -52,8 +52,8 @@ def resend(gallery: list[dict]) -> list[dict]:
 
 def settings(**changes) -> list:
     names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative", "release"]
-    values = dict(zip(names, FAST_IMAGE)) | changes
-    return [values[n] for n in names if n in values]
+    values = dict(zip(names, [*FAST_IMAGE, False])) | changes
+    return [values[n] for n in names]
 
 
 def test_every_action_has_a_named_endpoint(app):

@@ -19,8 +19,10 @@ RESULT_HEIGHT_PX = 420
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
 .chip button { min-width: 0 !important; }
+.gradio-container { overflow: clip !important; }  /* hidden would make the sticky bar scroll away */
 #actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary);
-           border-top: 1px solid var(--border-color-primary); padding: 8px 0; }
+           border-top: 1px solid var(--border-color-primary); padding: 8px 0 12px; margin-bottom: -12px; }
+#result-pane { position: sticky; top: 0; align-self: flex-start; }  /* status and result stay in view too */
 #result-image img, #sheet img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
 #images img, #history img, #cells img { object-fit: contain !important; }
 #status progress.job-progress { width: 100%; height: 14px; display: block; margin-bottom: 4px; }
@@ -115,13 +117,13 @@ def build(ui: Handlers) -> gr.Blocks:
                         label="Memory profile (changing it reloads the model)",
                         interactive=studio.profile_name != "zerogpu",
                     )
-                with gr.Group(elem_id="actions"):
+                with gr.Column(elem_id="actions"):
                     estimate = gr.Markdown(elem_id="estimate")
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id="generate")
                         cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
                 job_handle = gr.Textbox("", visible=False, label="Job id (callers without a session: from the status)")
-            with gr.Column(scale=5):
+            with gr.Column(scale=5, elem_id="result-pane"):
                 status = gr.HTML(elem_id="status")
                 with gr.Tabs():
                     with gr.Tab("Result"):
