@@ -22,9 +22,8 @@ CSS = """
 .gradio-container { overflow: clip !important; }  /* hidden would make the sticky bar scroll away */
 #actions { position: sticky; bottom: 0; z-index: 20; background: var(--background-fill-primary);
            border-top: 1px solid var(--border-color-primary); padding: 8px 0 12px; margin-bottom: -12px; }
-#result-pane { position: sticky; top: 0; align-self: flex-start; }  /* status and result stay in view too */
+#result-pane { position: sticky; top: 0; align-self: flex-start; max-height: 100vh; overflow-y: auto; }
 #result-image img, #sheet img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
-#images img, #history img, #cells img { object-fit: contain !important; }
 #status progress.job-progress { width: 100%; height: 14px; display: block; margin-bottom: 4px; }
 """
 
@@ -90,6 +89,7 @@ def build(ui: Handlers) -> gr.Blocks:
                     height=220,
                     file_types=["image"],
                     allow_preview=False,
+                    object_fit="contain",
                     elem_id="images",
                 )
                 with gr.Row():
@@ -142,9 +142,10 @@ def build(ui: Handlers) -> gr.Blocks:
                         sheet_video = gr.Video(label="Tiles playing in sync", interactive=False, visible=False,
                                                autoplay=True, loop=True, elem_id="sheet-video")
                         grid_cells = gr.Gallery(label="Cells (click one to open, keep or export it)", columns=4,
-                                                height=200, elem_id="cells")
+                                                height=200, allow_preview=False, object_fit="contain", elem_id="cells")
                     with gr.Tab("History"):
-                        history_gallery = gr.Gallery(label="This session", columns=4, height=260, elem_id="history")
+                        history_gallery = gr.Gallery(label="This session (click one to open, keep or reuse it)", columns=4,
+                                                     height=260, allow_preview=False, object_fit="contain", elem_id="history")
                         reuse_drop = gr.File(label="…or drop a PNG / MP4 / .json made by VINO Studio",
                                              file_types=[".png", ".mp4", ".json"])
                 picked_files = gr.File(label="Selected item", file_count="multiple")
