@@ -24,6 +24,7 @@ CSS = """
            border-top: 1px solid var(--border-color-primary); padding: 8px 0 12px; margin-bottom: -12px; }
 #result-pane { position: sticky; top: 0; align-self: flex-start; max-height: 100vh; overflow-y: auto; }
 #result-image img, #sheet img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+#history video, #cells video { object-fit: contain !important; }  /* object_fit reaches only images */
 #status progress.job-progress { width: 100%; height: 14px; display: block; margin-bottom: 4px; }
 """
 
