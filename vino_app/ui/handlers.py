@@ -98,7 +98,8 @@ class Handlers:
     def switch_profile(self, name):
         if self.studio.profile_name == "zerogpu" and name != "zerogpu":
             raise gr.Error(
-                "On ZeroGPU the model stays in the 'zerogpu' memory profile (hooks and quantization are not supported there)."
+                "On ZeroGPU the model stays in the 'zerogpu' memory profile "
+                "(hooks and quantization are not supported there)."
             )
         self.studio.switch_profile(name)
         return self.header(), f"Model reloaded with the '{html.escape(name)}' memory profile."
@@ -115,7 +116,9 @@ class Handlers:
             except MediaError as exc:
                 problems.append(hide_paths(str(exc)))
         if len(kept) > MAX_IMAGES:
-            problems.append(f"VINO Studio takes at most {MAX_IMAGES} images; images after Image {MAX_IMAGES} were left out")
+            problems.append(
+                f"VINO Studio takes at most {MAX_IMAGES} images; images after Image {MAX_IMAGES} were left out"
+            )
             kept = kept[:MAX_IMAGES]
         for problem in problems:
             gr.Warning(html.escape(problem))
@@ -135,7 +138,8 @@ class Handlers:
             paths, order = remove(paths, selected)
             selected = None
         # a component, not gr.update: an update drops selected_index=None, which clears the highlight
-        return gr.Gallery(value=numbered(paths), selected_index=selected), renumber_images(prompt or "", order), selected
+        gallery = gr.Gallery(value=numbered(paths), selected_index=selected)
+        return gallery, renumber_images(prompt or "", order), selected
 
     @staticmethod
     def slot_buttons(selected) -> list[dict]:
@@ -195,7 +199,8 @@ class Handlers:
                 if isinstance(event, Progress):
                     status = progress_html(job_id, event.step, event.total, time.monotonic() - started,
                                            f"step {event.step} of {event.total}")
-                    yield status, gr.update(value=event.preview) if event.preview is not None else KEEP, KEEP, KEEP, KEEP
+                    preview = KEEP if event.preview is None else gr.update(value=event.preview)
+                    yield status, preview, KEEP, KEEP, KEEP
                 else:
                     yield self.show(event)
         except GenerationCancelled as exc:
@@ -204,7 +209,8 @@ class Handlers:
     def show(self, result: StudioResult):
         """Outputs for a finished result: status, image or video (the other hidden), downloads, history entry."""
         frames = result.frames
-        status = f"Done: {result.task}, {frames.shape[0]} frame(s) of {frames.shape[2]}x{frames.shape[1]} in {result.seconds:.1f} s."
+        size = f"{frames.shape[2]}x{frames.shape[1]}"
+        status = f"Done: {result.task}, {frames.shape[0]} frame(s) of {size} in {result.seconds:.1f} s."
         if result.note:
             status += f" {result.note}"
         path = str(result.path)
@@ -247,10 +253,12 @@ class Handlers:
         cells, done, job_id, started = len(text_scales) * len(image_scales), 0, new_job_id(), time.monotonic()
         steps = cells * job.settings.num_inference_steps
         yield progress_html(job_id, 0, steps, 0.0, f"starting {cells} cells"), KEEP, KEEP, KEEP, []
-        for event in self.studio.cfg_grid(job, text_scales, image_scales, getattr(request, "session_hash", None), job_id):
+        owner = getattr(request, "session_hash", None)
+        for event in self.studio.cfg_grid(job, text_scales, image_scales, owner, job_id):
             if isinstance(event, Progress):
                 what = f"cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}"
-                status = progress_html(job_id, done * event.total + event.step, steps, time.monotonic() - started, what)
+                elapsed = time.monotonic() - started
+                status = progress_html(job_id, done * event.total + event.step, steps, elapsed, what)
                 done += event.step == event.total
                 yield status, KEEP, KEEP, KEEP, []
             else:

@@ -16,6 +16,7 @@ from .handlers import Handlers, grid_values
 from .record import SettingsControls, released_sliders, settings_endpoint
 
 RESULT_HEIGHT_PX = 420
+SLOT_BUTTONS = (("◀ Earlier", "earlier"), ("Later ▶", "later"), ("✕ Remove", "remove"))  # label, elem_id
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
 .chip button { min-width: 0 !important; }
@@ -96,7 +97,7 @@ def build(ui: Handlers) -> gr.Blocks:
                 with gr.Row():
                     slot_buttons = [
                         gr.Button(text, size="sm", interactive=False, elem_id=elem)
-                        for text, elem in (("◀ Earlier", "earlier"), ("Later ▶", "later"), ("✕ Remove", "remove"))
+                        for text, elem in SLOT_BUTTONS
                     ]
                 video = gr.Video(label="Video 1 (optional)", sources=["upload"], height=200, elem_id="video")
                 video_info = gr.Markdown()
@@ -132,21 +133,31 @@ def build(ui: Handlers) -> gr.Blocks:
                                                 height=RESULT_HEIGHT_PX, elem_id="result-image")
                         result_video = gr.Video(label="Result video", interactive=False, visible=False, autoplay=True,
                                                 loop=True, height=RESULT_HEIGHT_PX, elem_id="result-video")
-                        downloads = gr.File(label="Downloads (media with settings, task-file sidecar, zip with references)",
-                                            file_count="multiple", elem_id="downloads")
+                        downloads = gr.File(
+                            label="Downloads (media with settings, task-file sidecar, zip with references)",
+                            file_count="multiple",
+                            elem_id="downloads",
+                        )
                     with gr.Tab("Compare CFG"):
                         with gr.Row():
                             text_values = gr.Textbox("3, 5, 7", label="Text CFG values", elem_id="text-cfg-values")
                             image_values = gr.Textbox("1", label="Image CFG values", elem_id="image-cfg-values")
                         grid_btn = gr.Button("Run the grid (same seed and inputs)", elem_id="grid")
-                        sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id="sheet")
+                        sheet_image = gr.Image(label="Contact sheet", type="filepath", interactive=False,
+                                               elem_id="sheet")
                         sheet_video = gr.Video(label="Tiles playing in sync", interactive=False, visible=False,
                                                autoplay=True, loop=True, elem_id="sheet-video")
                         grid_cells = gr.Gallery(label="Cells (click one to open, keep or export it)", columns=4,
                                                 height=200, allow_preview=False, object_fit="contain", elem_id="cells")
                     with gr.Tab("History"):
-                        history_gallery = gr.Gallery(label="This session (click one to open, keep or reuse it)", columns=4,
-                                                     height=260, allow_preview=False, object_fit="contain", elem_id="history")
+                        history_gallery = gr.Gallery(
+                            label="This session (click one to open, keep or reuse it)",
+                            columns=4,
+                            height=260,
+                            allow_preview=False,
+                            object_fit="contain",
+                            elem_id="history",
+                        )
                         reuse_drop = gr.File(label="…or drop a PNG / MP4 / .json made by VINO Studio",
                                              file_types=[".png", ".mp4", ".json"])
                 picked_files = gr.File(label="Selected item", file_count="multiple")
@@ -170,7 +181,8 @@ def build(ui: Handlers) -> gr.Blocks:
                          api_name=name, **quiet)
         video.change(user_errors(ui.video_info), video, video_info, api_name="check_video", **quiet)
         for source in (gallery, video):
-            source.upload(user_errors(ui.follow_inputs), [controls.task, gallery, video], controls.task, api_name=False)
+            source.upload(user_errors(ui.follow_inputs), [controls.task, gallery, video], controls.task,
+                          api_name=False)
         for source in (prompt, gallery, video):
             source.change(user_errors(ui.check), [prompt, gallery, video], [ref_check, *chips],
                           api_name="check_references" if source is prompt else False, show_progress="hidden")
@@ -192,10 +204,12 @@ def build(ui: Handlers) -> gr.Blocks:
         dice.click(lambda: random.randint(0, MAX_SEED), None, controls.seed, api_name="random_seed")
         gpu = GpuTime(ui.job, studio.estimate, grid_values)
         rewrite = on_gpu(user_errors(ui.rewrite), user_errors(gpu.rewrite))
-        rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu", **quiet)
+        rewrite_btn.click(rewrite, [prompt, gallery, video], rewritten, api_name="rewrite", concurrency_id="gpu",
+                          **quiet)
         use_rewritten.click(None, rewritten, prompt, js="(text) => text")
 
-        run = on_gpu(user_errors(settings_endpoint(ui.generate, ["prompt", "gallery", "video"])), user_errors(gpu.generate))
+        run = on_gpu(user_errors(settings_endpoint(ui.generate, ["prompt", "gallery", "video"])),
+                     user_errors(gpu.generate))
         gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", **quiet)
         gen_event.success(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
         grid_leading = ["text_values", "image_values", "prompt", "gallery", "video"]

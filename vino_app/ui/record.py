@@ -37,7 +37,8 @@ class SettingsControls:
     def create(cls) -> "SettingsControls":
         """Lay the controls out in the current Blocks context (the dice button is the layout's)."""
         with gr.Row():
-            task = control_dropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)", elem_id="task")
+            task = control_dropdown("task", list(TASK_CHOICES), "auto", label="Task (auto: from the inputs)",
+                                    elem_id="task")
             aspect = control_dropdown("aspect", list(ASPECTS), "from references", label="Aspect")
         frames = control_slider("num_frames", 1, label="Frames (1 = image; 4k+1)", elem_id="frames")
         side = control_slider("side", 640, label="Area (side of a square of the same area, px)")
@@ -70,7 +71,9 @@ def settings_from(values: Sequence[Any]) -> GenerationSettings:
     checked on the server against `limits.CONTROLS`."""
     values = [v for v in values if not isinstance(v, gr.Request)]  # Gradio passes the request after the controls
     if len(values) not in (len(NAMES) - 1, len(NAMES)):
-        raise gr.Error(f"the settings take {len(NAMES) - 1} or {len(NAMES)} values ({', '.join(NAMES)}); got {len(values)}")
+        raise gr.Error(
+            f"the settings take {len(NAMES) - 1} or {len(NAMES)} values ({', '.join(NAMES)}); got {len(values)}"
+        )
     posted = dict(zip(NAMES, values))
     release = posted.pop(RELEASE_FLAG, False) is True
     negative = posted["negative_prompt"]
@@ -91,7 +94,8 @@ def is_release(settings: GenerationSettings) -> bool:
 
 def values_from(settings: GenerationSettings) -> list:
     """What the controls show for `settings` ("Release defaults" on when they are the release's)."""
-    shown = {**settings.to_dict(), "negative_prompt": settings.negative_prompt or "", RELEASE_FLAG: is_release(settings)}
+    shown = {**settings.to_dict(), "negative_prompt": settings.negative_prompt or ""}
+    shown[RELEASE_FLAG] = is_release(settings)
     return [shown[name] for name in NAMES]
 
 
