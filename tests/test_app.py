@@ -1,9 +1,11 @@
-"""The Gradio app through its named API endpoints (gradio_client), on the tiny checkpoint set."""
+"""The Gradio app through its named API endpoints (gradio_client), and its handlers, on the tiny checkpoint set."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+import zipfile
 from pathlib import Path
 
 import av
@@ -17,9 +19,10 @@ from vino_app.export import read_settings
 from vino_app.studio import ModelSource, Studio
 from vino_app.tasks import read_task_file
 from vino_app.ui import StudioUI
+from vino_app.ui.record import NAMES, released_sliders, settings_from, values_from
 
-# task, frames, side, aspect, steps, text CFG, image CFG, shift, seed, negative prompt
-FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 5.0, 1.0, 5.0, 3, ""]
+# task, frames, side, aspect, steps, text CFG, image CFG, shift, seed, negative prompt ("Release defaults" left out)
+FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 4.0, 1.0, 3.0, 3, ""]
 
 
 def free_port() -> int:
@@ -48,8 +51,8 @@ def resend(gallery: list[dict]) -> list[dict]:
 
 
 def settings(**changes) -> list:
-    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative"]
-    values = dict(zip(names, FAST_IMAGE)) | changes
+    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative", "release"]
+    values = dict(zip(names, [*FAST_IMAGE, False])) | changes
     return [values[n] for n in names]
 
 
@@ -67,15 +70,20 @@ def test_generate_image_with_settings_embedded_and_sidecar(app, media):
     gallery = client.predict(slots(media["square"], media["wide"]), api_name="/add_images")
     assert [item["caption"] for item in gallery] == ["Image 1", "Image 2"]
     prompt = "Put the colour of Image 1 on Image 2"
-    status, image, _, downloads = client.predict(prompt, resend(gallery), None, *settings(task="ti2i_base", image_cfg=2.0), api_name="/generate")
+    status, image, video, downloads = client.predict(prompt, resend(gallery), None, *settings(task="ti2i_base", image_cfg=2.0), api_name="/generate")
     assert status.startswith("Done: ti2i")
+    assert image["visible"] is True and video["visible"] is False  # one result component shown
+    image = image["value"]
     assert Image.open(image).size == (80, 48)  # the base image's (last image's) size at area 64^2
     embedded = read_settings(image)
     assert embedded["request"]["caption"] == prompt and embedded["settings"]["base_image"] is True
+    assert (embedded["settings"]["guidance_scale"], embedded["settings"]["shift"]) == (4.0, 3.0)  # as sent
     sidecar = next(Path(d) for d in downloads if d.endswith(".json"))
     spec = read_task_file(sidecar)[0]
     assert (spec.task, spec.caption, spec.base_image, len(spec.image_paths)) == ("ti2i", prompt, True, 2)
-    assert any(d.endswith(".zip") for d in downloads)
+    bundle = next(d for d in downloads if d.endswith(".zip"))
+    names = zipfile.ZipFile(bundle).namelist()
+    assert not [n for n in names if n.endswith(".zip")] and any(n.endswith(".png") for n in names)  # not itself
 
 
 def test_generate_video_is_browser_playable_h264(app, media):
@@ -83,7 +91,7 @@ def test_generate_video_is_browser_playable_h264(app, media):
     status, image, video, _ = client.predict(
         "Turn Video 1 blue", [], handle_file(str(media["video"])), *settings(frames=5, cfg=7.0, shift=7.0), api_name="/generate"
     )
-    assert status.startswith("Done: tv2v") and image is None
+    assert status.startswith("Done: tv2v") and image["visible"] is False  # the empty image box is hidden
     assert video["visible"] is True  # an update that also shows the video player
     with av.open(video["value"]) as container:
         stream = container.streams.video[0]
@@ -93,10 +101,11 @@ def test_generate_video_is_browser_playable_h264(app, media):
 
 def test_cfg_grid_contact_sheet_and_cells(app, media):
     client, _ = app
-    status, sheet, _, cells = client.predict(
+    status, sheet, sheet_video, cells = client.predict(
         "3, 7", "1, 2", "Image 1 in the rain", slots(media["square"]), None, *settings(task="ti2i"), api_name="/cfg_grid"
     )
-    assert status.startswith("Done: 4 cells")
+    assert status.startswith("Done: 4 cells") and sheet_video["visible"] is False
+    sheet = sheet["value"]
     assert [c["caption"] for c in cells] == ["text 3 / image 1", "text 3 / image 2", "text 7 / image 1", "text 7 / image 2"]
     cell = np.asarray(Image.open(cells[0]["image"]))
     sheet = np.asarray(Image.open(sheet))
@@ -112,8 +121,8 @@ def test_cancel_stops_within_a_step_and_app_keeps_serving(app):
     while studio._running is None and time.time() < deadline:
         time.sleep(0.05)
     assert client.predict(api_name="/cancel").startswith("Cancelling")
-    with pytest.raises(AppError, match="cancelled after step"):
-        job.result(timeout=60)
+    status, *_ = job.result(timeout=60)  # an ending, not an error
+    assert re.fullmatch(r"Cancelled after step \d+ of 100\.", status), status
     status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
     assert status.startswith("Done: t2i")
 
@@ -127,9 +136,11 @@ def test_reference_check_and_renumbering(app, media):
         client.predict("Put Image 3 next to Image 1", resend(gallery), None, *settings(), api_name="/generate")
     moved, prompt, selected = client.predict(resend(gallery), 0, "Put the hat from Image 1 on Image 2", api_name="/move_later")
     assert prompt == "Put the hat from Image 2 on Image 1" and selected == 1
-    assert Image.open(moved[0]["image"]).size == Image.open(media["wide"]).size
-    left, prompt, _ = client.predict(resend(moved), 0, prompt, api_name="/remove_image")
-    assert len(left) == 1 and prompt == "Put the hat from Image 1 on the removed image"
+    assert moved["selected_index"] == 1  # the highlight follows the moved picture
+    assert Image.open(moved["value"][0]["image"]).size == Image.open(media["wide"]).size
+    left, prompt, selected = client.predict(resend(moved["value"]), 0, prompt, api_name="/remove_image")
+    assert len(left["value"]) == 1 and prompt == "Put the hat from Image 1 on the removed image"
+    assert selected is None and left["selected_index"] is None  # nothing stale selected
 
 
 @pytest.fixture()
@@ -172,10 +183,11 @@ def test_presets_fill_controls_and_reuse_settings_round_trip(app):
         assert prompt == preset.instruction and len(gallery) == len(preset.images) and (video is not None) == (preset.video is not None)
         assert (task, frames) == (preset.settings.task, preset.settings.num_frames)
     _, image, _, _ = client.predict("a red circle", [], None, *settings(seed=1234, cfg=3.5), api_name="/generate")
-    prompt, _, _, task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, note = client.predict(
-        handle_file(image), api_name="/reuse_settings"
-    )
-    assert (prompt, seed, cfg, steps, side) == ("a red circle", 1234, 3.5, 2, 64) and note.startswith("Settings and")
+    prompt, _, _, *controls, preset, preset_info, note = client.predict(handle_file(image["value"]), api_name="/reuse_settings")
+    shown = dict(zip(NAMES, controls))
+    assert (prompt, shown["seed"], shown["guidance_scale"], shown["num_inference_steps"], shown["side"]) == ("a red circle", 1234, 3.5, 2, 64)
+    assert shown["release_defaults"] is False and note.startswith("Settings and")
+    assert preset is None and preset_info == ""  # the preset label no longer names a preset
 
 
 def test_errors_are_escaped_and_a_gpu_profile_on_cpu_is_refused_without_losing_the_model(app, media):
@@ -198,3 +210,38 @@ def test_uploads_over_the_size_limit_are_refused(app, tmp_path):
         client.predict(slots(big), api_name="/add_images")
     status, *_ = client.predict("a red circle", [], None, *settings(), api_name="/generate")
     assert status.startswith("Done: t2i")
+
+
+def test_release_defaults_send_the_releases_cfg_and_shift(app):
+    client, _ = app
+    for frames, release in ((1, 5.0), (5, 7.0)):
+        status, image, video, _ = client.predict("a red circle", [], None, *settings(frames=frames, release=True), api_name="/generate")
+        media = (video if frames > 1 else image)["value"]
+        embedded = read_settings(media)["settings"]
+        assert (embedded["guidance_scale"], embedded["shift"]) == (release, release), status
+    updates = released_sliders(True, 9)
+    assert [(u["value"], u["interactive"]) for u in updates] == [(7.0, False)] * 2
+    assert [u["interactive"] for u in released_sliders(False, 9)] == [True, True]
+    shown = dict(zip(NAMES, values_from(settings_from([*FAST_IMAGE[:1], 9, *FAST_IMAGE[2:], True]))))
+    assert (shown["guidance_scale"], shown["shift"], shown["release_defaults"]) == (7.0, 7.0, True)
+
+
+def test_generation_streams_a_progress_bar_and_a_preview(app):
+    _, studio = app
+    events = list(StudioUI(studio).generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
+    statuses = [e[0] for e in events]
+    assert statuses[0].endswith(": starting…") and statuses[-1].startswith("Done: t2i")
+    for step, status in enumerate(statuses[1:-1], start=1):
+        assert f'<progress class="job-progress" value="{step}" max="3">' in status and f"step {step} of 3…" in status
+        assert re.search(r"\d+\.\d s elapsed · about \d+\.\d s left", status), status
+    previews = [e[1]["value"] for e in events[1:-1]]
+    assert all(isinstance(p, np.ndarray) and p.shape == (64, 64, 3) for p in previews)  # shown in the result pane
+    assert events[0][1]["visible"] is True and events[0][2]["visible"] is False  # the old video result is hidden
+
+
+def test_every_preset_is_listed(app):
+    client, studio = app
+    config = client.config
+    dropdown = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "preset")
+    assert [choice[1] for choice in dropdown["props"]["choices"]] == [p.key for p in studio.presets]
+    assert len(studio.presets) >= 8

@@ -8,6 +8,8 @@ a Chromium binary the tests are skipped, except under `CI=true`, where a missing
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -158,7 +161,8 @@ def page(browser, app_url):
 
 def screenshot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True, animations="disabled", caret="hide")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / name), animations="disabled", caret="hide")  # what a 1400x1000 window shows
 
 
 def add_two_images(page) -> None:
@@ -183,11 +187,58 @@ def write_instruction(page, text: str) -> None:
     page.locator("#prompt textarea").fill(text)
 
 
-def test_generate_shows_and_downloads_the_result(page):
+def set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def record_changes(page) -> None:
+    """Keep every status text and every result-image source the page shows, in `window.seen` / `window.sources`."""
+    page.evaluate("""() => {
+        window.seen = []; window.sources = [];
+        const status = document.querySelector('#status'), result = document.querySelector('#result-image');
+        new MutationObserver(() => window.seen.push(status.innerHTML))
+            .observe(status, {subtree: true, childList: true, characterData: true});
+        new MutationObserver(() => { const img = result.querySelector('img'); if (img) window.sources.push(img.src); })
+            .observe(result, {subtree: true, childList: true, attributes: true});
+    }""")
+
+
+def in_view(page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"]
+
+
+def no_error_badge(page) -> None:
+    """No component carries Gradio's red "Error" mark (errors go to the message area and the toast)."""
     from playwright.sync_api import expect
 
+    expect(page.locator("[data-testid=status-tracker]").get_by_text("Error", exact=True)).to_have_count(0)
+
+
+def choose_preset(page, name: str) -> None:
+    page.locator("#preset input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def run_to_done(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#generate").click()
+    expect(page.locator("#status")).to_contain_text("Done:", timeout=RUN_TIMEOUT_MS)
+
+
+def test_generate_shows_progress_a_preview_and_the_result(page):
+    from playwright.sync_api import expect
+
+    # Generate and Cancel stay in view wherever the page is scrolled
+    for scroll in ("0", "document.body.scrollHeight / 2", "document.body.scrollHeight"):
+        page.evaluate(f"window.scrollTo(0, {scroll})")
+        assert in_view(page, "#generate") and in_view(page, "#cancel"), scroll
+    page.evaluate("window.scrollTo(0, 0)")
     add_two_images(page)
-    fast_settings(page)
+    fast_settings(page, steps=6)
     # a chip inserts its name at the cursor
     before = "Put the hat from "
     write_instruction(page, before + "on the person in Image 2")
@@ -195,25 +246,132 @@ def test_generate_shows_and_downloads_the_result(page):
     page.get_by_role("button", name="Image 1", exact=True).click()
     expect(page.locator("#prompt textarea")).to_have_value(INSTRUCTION)
     expect(page.locator("#ref-check .ok")).to_be_visible()
-    page.locator("#generate").click()
-    expect(page.locator("#status")).to_contain_text("Done:", timeout=RUN_TIMEOUT_MS)
+    record_changes(page)
+    run_to_done(page)
     expect(page.locator("#status")).to_contain_text("ti2i")
 
-    # shown: the final PNG (previews during the run are WebP), loaded
+    # while it ran: a progress bar with the step count, elapsed and remaining time, and previews in the result pane
+    seen = page.evaluate("window.seen")
+    bars = [re.search(r'<progress class="job-progress" value="(\d+)" max="6">', html) for html in seen]
+    assert {int(bar.group(1)) for bar in bars if bar} >= {0, 5}, seen
+    assert any(re.search(r"s elapsed · about [\d.]+ s left</span> · Job \w+: step \d of 6", html) for html in seen), seen
+    sources = page.evaluate("window.sources")
+    assert any(src.endswith(".webp") for src in sources), sources  # previews (the final result is the PNG)
+
+    # shown: the final PNG alone, enlarged with sharp pixels; the video player hidden
     image = page.locator("#result-image img")
     expect(image).to_have_attribute("src", re.compile(r"\.png$"), timeout=UI_TIMEOUT_MS)
     image.evaluate("img => img.decode()")
-    assert image.evaluate("img => img.naturalWidth") > 0
+    expect(page.locator("#result-video")).to_be_hidden()
+    expect(image).to_have_css("image-rendering", "pixelated")
+    natural, shown = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+    assert natural == 64 and shown >= 4 * natural, (natural, shown)
+    assert "Cancelled" not in page.locator("#status").inner_text()
 
-    # downloadable: media with settings, sidecar and zip; the PNG link answers PNG bytes
+    # downloadable at native size: media with settings, sidecar and a zip that does not hold itself
     links = page.locator("#downloads a[download]")
     expect(links).to_have_count(3)
-    png = page.locator('#downloads a[download$=".png"]')
-    expect(png).to_have_count(1)
-    response = page.request.get(png.get_attribute("href"))
-    assert response.ok, response.status
-    assert response.body().startswith(b"\x89PNG"), response.body()[:16]
+    png = page.request.get(page.locator('#downloads a[download$=".png"]').get_attribute("href"))
+    assert png.ok and png.body().startswith(b"\x89PNG"), png.body()[:16]
+    assert png.body()[16:24] == (64).to_bytes(4, "big") * 2  # the PNG's own 64 x 64 pixels
+    bundle = page.request.get(page.locator('#downloads a[download$=".zip"]').get_attribute("href"))
+    names = zipfile.ZipFile(io.BytesIO(bundle.body())).namelist()
+    assert not [n for n in names if n.endswith(".zip")] and any(n.endswith(".png") for n in names), names
+    no_error_badge(page)
     screenshot(page, "main.png")
+
+
+def test_cancel_ends_with_cancelled_after_step_k(page):
+    from playwright.sync_api import expect
+
+    set_number(page, "steps", 100)
+    page.locator("#generate").click()
+    expect(page.locator("#status")).to_contain_text(re.compile(r"step \d+ of 100"), timeout=RUN_TIMEOUT_MS)
+    page.locator("#cancel").click()
+    expect(page.locator("#status")).to_have_text(re.compile(r"^\s*Cancelled after step \d+ of 100\.\s*$"), timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#status progress")).to_have_count(0)  # no stale step text or bar
+    no_error_badge(page)
+    expect(page.get_by_test_id("toast-body")).to_have_count(0)
+
+
+def test_gallery_selection_follows_earlier_later_and_remove(page):
+    from playwright.sync_api import expect
+
+    add_two_images(page)
+    write_instruction(page, "Put the hat from Image 1 on the person in Image 2")
+    slots = page.locator("#images .thumbnail-item")
+    buttons = [page.locator(f"#{name}") for name in ("earlier", "later", "remove")]
+    for button in buttons:
+        expect(button).to_be_disabled()  # nothing selected yet
+    expect(page.locator("#images .thumbnail-item img").first).to_have_css("object-fit", "contain")
+    hat = slots.nth(0).locator("img").get_attribute("src").rsplit("/", 1)[1]
+    slots.nth(0).click()
+    expect(slots.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    for button in buttons:
+        expect(button).to_be_enabled()
+    buttons[1].click()  # Later
+    expect(page.locator("#prompt textarea")).to_have_value("Put the hat from Image 2 on the person in Image 1")
+    expect(slots.nth(1)).to_have_class(re.compile(r"\bselected\b"))  # the highlight moved with the picture
+    expect(slots.nth(0)).not_to_have_class(re.compile(r"\bselected\b"))
+    assert slots.nth(1).locator("img").get_attribute("src").endswith("/" + hat)
+    expect(page.locator("#images .caption-label")).to_have_text(["Image 1", "Image 2"])
+    buttons[0].click()  # Earlier: back
+    expect(slots.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    buttons[2].click()  # Remove
+    expect(slots).to_have_count(1)
+    expect(page.locator("#images .thumbnail-item.selected")).to_have_count(0)  # nothing stale selected
+    expect(page.locator("#prompt textarea")).to_have_value("Put the hat from the removed image on the person in Image 1")
+    expect(buttons[2]).to_be_disabled()
+    buttons[2].click(force=True)  # a second Remove does nothing
+    page.wait_for_timeout(500)
+    expect(slots).to_have_count(1)
+    no_error_badge(page)
+
+
+def test_video_result_loops_with_controls_and_reuse_clears_the_preset(page):
+    from playwright.sync_api import expect
+
+    choose_preset(page, "Text to video")
+    expect(page.locator("#frames input[type=number]")).to_have_value("9")
+    release = page.locator("#release-defaults input")
+    release.check()
+    for name in ("cfg", "shift"):  # the release's values for a video, not editable while the box is on
+        expect(page.locator(f"#{name} input[type=number]")).to_have_value("7")
+        expect(page.locator(f"#{name} input[type=range]")).to_be_disabled()
+    set_number(page, "steps", 2)
+    run_to_done(page)
+    expect(page.locator("#status")).to_contain_text("t2v, 9 frame(s)")
+    expect(page.locator("#result-image")).to_be_hidden()  # no empty image box above the video
+    video = page.locator("#result-video video")
+    expect(video).to_be_visible()
+    page.wait_for_function("document.querySelector('#result-video video').readyState >= 1")
+    loop, autoplay, duration = video.evaluate("v => [v.loop, v.autoplay, v.duration]")
+    assert loop and autoplay and duration > 0, (loop, autoplay, duration)
+    page.locator("#result-video").hover()
+    expect(page.locator("#result-video").get_by_role("button").first).to_be_visible()  # the player's controls
+    screenshot(page, "video.png")
+
+    page.get_by_role("tab", name="History").click()
+    item = page.locator("#history .thumbnail-item")
+    expect(item).to_have_count(1)
+    expect(page.locator("#history video").first).to_have_css("object-fit", "contain")
+    item.first.click()
+    expect(page.locator("#history .thumbnail-item.selected")).to_have_count(1)
+    expect(page.get_by_text("0:00 / 0:00")).to_have_count(page.locator("#result-video").get_by_text("0:00 / 0:00").count())
+    page.get_by_text('"task": "t2v"').first.wait_for()
+    page.locator("#reuse").click()
+    expect(page.locator("#status")).to_contain_text("reused")
+    expect(page.locator("#preset input")).to_have_value("")  # the settings are no longer the preset's
+    expect(page.locator("#release-defaults input")).to_be_checked()  # 7 / 7 at 9 frames are the release's
+    no_error_badge(page)
+
+
+def test_every_preset_is_offered(page):
+    names = [json.loads(path.read_text())["name"] for path in sorted((REPO / "presets" / "world").glob("*.json"))]
+    page.locator("#preset input").click()
+    options = page.get_by_role("option")
+    offered = [text.replace("✓", "").strip() for text in options.all_inner_texts()]  # the chosen one is ticked
+    assert offered == names and len(names) >= 8
 
 
 def test_reference_check_and_generate_error(page):
@@ -232,6 +390,8 @@ def test_reference_check_and_generate_error(page):
     expect(toast).to_be_visible()
     expect(toast).to_have_class(re.compile(r"\berror\b"))
     expect(toast).to_have_css("opacity", "1")
+    for field in ("#images", "#prompt", "#task", "#steps"):  # no input carries an error mark
+        expect(page.locator(field).get_by_text("Error", exact=True)).to_have_count(0)
     screenshot(page, "error.png")
 
     # fixing the name clears the error

@@ -177,7 +177,7 @@ def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_st
     *_, (status, image, _, files, entry) = fns["generate"](
         "Make Image 1 blue", gallery, None, *FAST_IMAGE, request=visitor()
     )
-    assert status.startswith("Done: ") and Path(image).is_file() and entry["settings"]["seed"] == 3
+    assert status.startswith("Done: ") and Path(image["value"]).is_file() and entry["settings"]["seed"] == 3
     *_, (status, sheet, _, cells, entries) = fns["cfg_grid"](
         "3, 5", "1", "A red circle", [], None, *FAST_IMAGE, request=visitor()
     )

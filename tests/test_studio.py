@@ -139,7 +139,9 @@ def test_stream_reports_every_step_with_previews_for_small_images(studio, media)
     result = events[-1]
     assert isinstance(result, StudioResult) and result.path.exists() and result.bundle.exists()
     video = list(studio.stream(Job("a red circle", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=2))))
-    assert all(e.preview is None for e in video if isinstance(e, Progress))  # no per-step decode for videos
+    previews = [e.preview for e in video if isinstance(e, Progress)]
+    assert len(previews) == 2 and all(p is not None and p.ndim == 3 for p in previews)  # a video's first frame
+    assert previews[-1].shape == video[-1].frames.shape[1:]
 
 
 def test_task_choice_follows_the_attached_references():

@@ -345,7 +345,8 @@ class Studio:
             if self._running is not None and self._running.cancelled:
                 pipe.cancel()  # asked before the sampler started, which clears the pipeline's flag
             if on_step is not None:
-                on_step(i + 1, total, pipe.decode(tensors["denoised"])[0] if preview else None)
+                # a video's preview is its first frame (the first latent frame decodes alone)
+                on_step(i + 1, total, pipe.decode(tensors["denoised"][:, :, :1])[0] if preview else None)
 
         started = time.perf_counter()
         output = self.pipe(job.prompt, list(job.images), job.video, callback_on_step_end=callback, **kwargs)
@@ -354,8 +355,8 @@ class Studio:
         return self._save(job, output.task, output.frames, kwargs, seconds, label)
 
     def _previews_cheap(self, kwargs: dict) -> bool:
-        """Decoding a preview every step is cheap for a single image of modest size with no offload hooks."""
-        return kwargs["num_frames"] == 1 and kwargs["area"] <= PREVIEW_MAX_PIXELS and not self.pipe.memory_profile.offload
+        """Decoding a preview (one frame) every step is cheap at a modest size with no offload hooks."""
+        return kwargs["area"] <= PREVIEW_MAX_PIXELS and not self.pipe.memory_profile.offload
 
     def _calibrate(self, job: Job, seconds: float) -> None:
         """Replace the throughput guess by the one just measured (the estimate's time is linear in it)."""
@@ -380,7 +381,8 @@ class Studio:
         )
         settings = {**kwargs, "studio": job.settings.to_dict(), "model": self.source.label}
         path, sidecar = save_with_sidecar(frames, folder / "vino", spec, settings)
-        bundle = Path(shutil.make_archive(str(folder / "vino-result"), "zip", folder, "."))
+        archive = shutil.make_archive(str(folder) + "-result", "zip", folder, ".")  # written beside: not in itself
+        bundle = Path(shutil.move(archive, folder / "vino-result.zip"))
         return StudioResult(job, task, frames, path, sidecar, bundle, seconds, label)
 
     def _free_memory(self) -> None:
