@@ -14,7 +14,8 @@ from vino_app.studio import GenerationSettings, Job, ModelSource, OutOfMemory, S
 from vino_app.studio.models import PRESETS_DIR, REPO_ROOT
 from vino_app.studio.references import move, remove, renumber_images
 from vino_app.studio.reuse import from_entry
-from vino_app.studio.settings import load_presets
+from vino_app.studio.settings import load_presets, release_values
+from vino_app.tasks import TASKS
 from vino_app.studio.sheet import contact_sheet
 from vino_app.studio.studio import RunningJob, cheaper_settings
 
@@ -41,21 +42,23 @@ def test_settings_validate_and_resolve_aspect():
     with pytest.raises(VinoInputError, match="aspect"):
         GenerationSettings(aspect="2:1")
     kwargs = GenerationSettings(task="ti2i_base", side=320).pipeline_kwargs([(300, 200), (100, 200)], None)
-    assert (kwargs["task"], kwargs["base_image"], kwargs["area"], kwargs["aspect"]) == (None, True, 320 * 320, 0.5)
+    assert (kwargs["task"], kwargs["base_image"], kwargs["area"], kwargs["aspect"]) == ("ti2i", True, 320 * 320, 0.5)
     video = GenerationSettings(num_frames=9, aspect="16:9").pipeline_kwargs([], (64, 64))
     assert video["aspect"] == pytest.approx(16 / 9)
     assert GenerationSettings.from_dict({"seed": 5, "unknown": 1}).seed == 5
 
 
 @pytest.mark.parametrize("family", ["released", "world"])
-def test_presets_cover_every_task_with_existing_examples(family):
+def test_presets_cover_every_task_with_the_release_defaults_or_a_reason(family):
     presets = load_presets(PRESETS_DIR / family, REPO_ROOT)
-    tasks = {p.settings.task for p in presets}
-    assert {"t2i", "t2v", "i2v", "ti2v", "ti2i", "ti2i_base", "tv2v", "tiv2v"} <= tasks
+    assert sorted(p.settings.task for p in presets) == sorted(TASKS)
     for preset in presets:
-        image_tasks = preset.settings.task in ("t2i", "ti2i", "ti2i_base")
-        assert (preset.settings.num_frames == 1) == image_tasks, preset.key
-        assert preset.settings.task not in ("tv2v", "tiv2v") or preset.video, preset.key
+        task = TASKS[preset.settings.task]
+        assert task.fits(len(preset.images), preset.video is not None), preset.key
+        release = release_values(task, task.frames)
+        given = {k: getattr(preset.settings, k) for k in release}
+        assert given == release or len(preset.settings_note) > 20, preset.key
+    assert all(not p.settings_note for p in presets) == (family == "released")
 
 
 def test_estimate_grows_with_work_and_suggests_a_cheaper_setting(studio):
@@ -151,6 +154,44 @@ def test_task_choice_follows_the_attached_references():
     assert task_fits("ti2i_base", 2, False) and not task_fits("ti2i_base", 1, False)
     assert task_fits("tiv2v", 1, True) and not task_fits("tiv2v", 0, True) and not task_fits("tv2v", 1, True)
     assert task_fits("auto", 3, True) and not task_fits("i2v", 1, True)
+    assert task_fits("clone", 1, True) and not task_fits("clone", 0, True)
+
+
+@pytest.mark.parametrize(
+    ("settings", "images", "video", "expected"),
+    [
+        (GenerationSettings(), 0, False, ("t2i", 1, 50, 5.0, 1.0, 5.0)),
+        (GenerationSettings(num_frames=9), 0, False, ("t2v", 9, 50, 7.0, 1.0, 7.0)),
+        (GenerationSettings(task="t2v"), 0, False, ("t2v", 85, 50, 7.0, 1.0, 7.0)),
+        (GenerationSettings(task="ti2i_base"), 2, False, ("ti2i", 1, 50, 5.0, 3.0, 5.0)),
+        (GenerationSettings(task="clone"), 1, True, ("tiv2v", 85, 50, 7.0, 3.0, 7.0)),
+        (GenerationSettings(num_frames=5, guidance_scale=2.0, shift=3.0), 1, False, ("i2v", 5, 50, 2.0, 3.0, 3.0)),
+    ],
+)
+def test_release_defaults_fill_what_was_left_unset(settings, images, video, expected):
+    kwargs = settings.pipeline_kwargs([(64, 64)] * images, (64, 64) if video else None)
+    keys = ("num_frames", "num_inference_steps", "guidance_scale", "image_guidance_scale", "shift")
+    assert (settings.task_for(images, video).label, *(kwargs[k] for k in keys)) == expected
+
+
+def test_a_video_with_default_settings_reaches_the_pipeline_at_7_and_7(studio, monkeypatch):
+    seen = {}
+    real = studio.pipe.__class__.__call__
+
+    def spy(pipe, prompt, images, video, **kwargs):
+        seen.update(kwargs)
+        return real(pipe, prompt, images, video, **kwargs)
+
+    monkeypatch.setattr(studio.pipe.__class__, "__call__", spy)
+    result = studio.run(Job("a red circle moves", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=1)))
+    assert (seen["guidance_scale"], seen["shift"], seen["image_guidance_scale"]) == (7.0, 7.0, 1.0)
+    assert result.job.settings.guidance_scale == 7.0  # the saved settings are what ran
+
+
+def test_old_sidecar_settings_still_load():
+    old = {"task": "auto", "num_frames": 1, "side": 640, "aspect": "from references", "num_inference_steps": 50,
+           "guidance_scale": 5.0, "image_guidance_scale": 1.0, "shift": 5.0, "negative_prompt": None, "seed": 3}
+    assert GenerationSettings.from_dict(old).to_dict() == old
 
 
 def test_auto_model_without_a_gpu_is_the_shipped_demo_model():

@@ -29,7 +29,7 @@ from .media import ImageInput, letterbox, load_image, to_model_pixels
 from .memory import MemoryProfile, default_profile_name, get_profile
 from .prompt import REWRITE_SYSTEM_PROMPT, chat_text, default_negative_prompt, validate_references
 from .sizes import size_for_area, validate_area, validate_num_frames, validate_size, video_frames_used
-from .tasks import SIZE_FROM_LAST_IMAGE, SIZE_FROM_VIDEO, check_task, infer_task
+from .tasks import SIZE_FROM_LAST_IMAGE, SIZE_FROM_VIDEO, IMAGE_FRAMES, STEPS, check_task, infer_task, release_cfg, task_for_label
 from .transformer import VinoTransformer3DModel
 
 DEFAULT_VLM = "Qwen/Qwen3-VL-4B-Instruct"
@@ -43,11 +43,6 @@ TIMESTEP_SCALE = 999.0
 # `encode` / `decode`: both are offloaded leaf by leaf, so each layer is onloaded when it runs (one ~9 GiB group
 # otherwise, and a VAE group that is never onloaded).
 GROUP_OFFLOAD_LEVELS = {"transformer": "block_level", "condition_encoder": "leaf_level", "vae": "leaf_level"}
-
-
-def default_guidance(num_frames: int) -> float:
-    """Released text CFG (and shift): 5 for images, 7 for videos."""
-    return 5.0 if num_frames == 1 else 7.0
 
 
 @dataclass
@@ -299,10 +294,11 @@ class VinoPipeline(DiffusionPipeline):
         if video is not None:  # decoded once, for the VAE and the VLM
             frames, vlm_video = read_video_once(video, num_frames, area)
             frames = frames[: video_frames_used(num_frames, len(frames))]
-        if task in SIZE_FROM_LAST_IMAGE:
+        row = task_for_label(task)
+        if row.size_from == SIZE_FROM_LAST_IMAGE:
             width, height = refs[-1].size
-            num_frames = 1 if task == "ti2i" else num_frames
-        elif task in SIZE_FROM_VIDEO:
+            num_frames = num_frames if row.is_video else IMAGE_FRAMES  # the release forces F = 1 for ti2i
+        elif row.size_from == SIZE_FROM_VIDEO:
             num_frames, height, width = frames.shape[:3]
         return PreparedRequest(task, num_frames, height, width, refs, frames, vlm_video)
 
@@ -367,9 +363,9 @@ class VinoPipeline(DiffusionPipeline):
         width: int | None = None,
         area: int | None = None,
         aspect: float | None = None,
-        num_inference_steps: int = 50,
+        num_inference_steps: int = STEPS,
         guidance_scale: float | None = None,
-        image_guidance_scale: float = 1.0,
+        image_guidance_scale: float | None = None,
         shift: float | None = None,
         negative_prompt: str | None = None,
         seed: int = 0,
@@ -383,7 +379,8 @@ class VinoPipeline(DiffusionPipeline):
         label; by default inferred from the inputs. base_image: the last image is the one being edited. Size:
         height x width, or `area` pixels at `aspect` = width / height (default 1 for images,
         848/480 for videos); image editing and
-        image-to-video take the last image's size, video editing the video's size and length.
+        image-to-video take the last image's size, video editing the video's size and length. guidance_scale / shift /
+        image_guidance_scale left None take the release's defaults (`tasks.TASKS`).
         batch_cfg: run the CFG branches that see the same references as one batched forward (False: one forward per
         branch, as the release does; context parallelism always runs them one by one).
         cache: step caching, 'off' (every block every step), 'fast' or 'faster' (`acceleration.CACHE_MODES`); a
@@ -401,8 +398,10 @@ class VinoPipeline(DiffusionPipeline):
         check_cache_mode(cache)
         self._interrupt = False
         request = self.prepare_request(images, video, task, num_frames, height, width, area, aspect)
-        text_scale = default_guidance(request.num_frames) if guidance_scale is None else guidance_scale
-        shift = default_guidance(request.num_frames) if shift is None else shift
+        text_scale = release_cfg(request.num_frames) if guidance_scale is None else guidance_scale
+        shift = release_cfg(request.num_frames) if shift is None else shift
+        if image_guidance_scale is None:
+            image_guidance_scale = task_for_label(request.task, base_image).image_cfg
         negative = default_negative_prompt(request.num_frames) if negative_prompt is None else negative_prompt
 
         branches = cfg_branches(prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale)

@@ -12,9 +12,82 @@ from pathlib import Path
 
 from .errors import VinoInputError
 
-TASK_LABELS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "tv2v", "tiv2v")
-SIZE_FROM_LAST_IMAGE = ("ti2i", "i2v")
-SIZE_FROM_VIDEO = ("tv2v", "tiv2v")
+SIZE_FROM_REQUEST = "request"  # the requested height x width (or area and aspect)
+SIZE_FROM_LAST_IMAGE = "last image"  # the last (letterboxed) reference image
+SIZE_FROM_VIDEO = "video"  # size and frame count of the processed reference video
+IMAGE_FRAMES = 1
+VIDEO_FRAMES = 85  # the release's default video length (4k+1)
+STEPS = 50
+IMAGE_CFG_WITH_IMAGES = 3.0  # the released examples' image CFG (1 = off; the release recommends 1.0-3.0)
+
+
+def release_cfg(num_frames: int) -> float:
+    """The release's text CFG (and shift) for `num_frames` output frames: 5 for an image, 7 for a video."""
+    return 5.0 if num_frames == 1 else 7.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the nine VINO tasks: what it needs, what it makes and the release's defaults for it.
+
+    `label`: the release's task-file label (clone is labelled tiv2v); `min_images` / `max_images`: reference images
+    allowed (None: no upper bound); `video`: whether it edits Video 1; `base_image`: the last image is the one being
+    edited; `frames`: output frames by default (1 = an image); `size_from`: one of `SIZE_FROM_*`. The release's sampling
+    defaults: `steps`, and the properties `text_cfg` / `shift` (5 for images, 7 for videos) and `image_cfg` (3 with
+    reference images, else 1 = off)."""
+
+    name: str
+    label: str
+    min_images: int
+    max_images: int | None
+    video: bool
+    frames: int
+    size_from: str
+    base_image: bool = False
+    steps: int = STEPS
+
+    @property
+    def is_video(self) -> bool:
+        return self.frames > 1
+
+    @property
+    def text_cfg(self) -> float:
+        return release_cfg(self.frames)
+
+    @property
+    def shift(self) -> float:
+        return self.text_cfg
+
+    @property
+    def image_cfg(self) -> float:
+        return IMAGE_CFG_WITH_IMAGES if self.min_images else 1.0
+
+    def fits(self, num_images: int, has_video: bool) -> bool:
+        """Whether the attached references are the ones this task takes."""
+        enough = num_images >= self.min_images and (self.max_images is None or num_images <= self.max_images)
+        return enough and has_video == self.video
+
+
+TASKS = {
+    task.name: task
+    for task in (
+        Task("t2i", "t2i", 0, 0, False, IMAGE_FRAMES, SIZE_FROM_REQUEST),
+        Task("t2v", "t2v", 0, 0, False, VIDEO_FRAMES, SIZE_FROM_REQUEST),
+        Task("i2v", "i2v", 1, None, False, VIDEO_FRAMES, SIZE_FROM_LAST_IMAGE),
+        Task("ti2v", "ti2v", 1, None, False, VIDEO_FRAMES, SIZE_FROM_REQUEST),
+        Task("ti2i", "ti2i", 1, None, False, IMAGE_FRAMES, SIZE_FROM_LAST_IMAGE),
+        Task("ti2i_base", "ti2i", 2, None, False, IMAGE_FRAMES, SIZE_FROM_LAST_IMAGE, base_image=True),
+        Task("tv2v", "tv2v", 0, 0, True, VIDEO_FRAMES, SIZE_FROM_VIDEO),
+        Task("tiv2v", "tiv2v", 1, None, True, VIDEO_FRAMES, SIZE_FROM_VIDEO),
+        Task("clone", "tiv2v", 1, None, True, VIDEO_FRAMES, SIZE_FROM_VIDEO),
+    )
+}
+TASK_LABELS = tuple(dict.fromkeys(task.label for task in TASKS.values()))  # the release's seven labels
+
+
+def task_for_label(label: str, base_image: bool = False) -> Task:
+    """The table row of a release label (tiv2v: the edit row; its clone row has the same rules and defaults)."""
+    return TASKS["ti2i_base"] if label == "ti2i" and base_image else TASKS[label]
 
 
 def infer_task(num_images: int, has_video: bool, num_frames: int) -> str:
@@ -29,13 +102,14 @@ def infer_task(num_images: int, has_video: bool, num_frames: int) -> str:
 
 
 def check_task(task: str, num_images: int, has_video: bool) -> str:
-    """Validate a task label against the attached inputs."""
+    """Validate a release task label against the attached inputs (the release runs any label whose size rule
+    finds its reference)."""
     if task not in TASK_LABELS:
         raise VinoInputError(f"unknown task '{task}'; use one of {', '.join(TASK_LABELS)}")
-    needs_video = task in SIZE_FROM_VIDEO
-    if needs_video and not has_video:
+    row = task_for_label(task)
+    if row.size_from == SIZE_FROM_VIDEO and not has_video:
         raise VinoInputError(f"task '{task}' edits a video: attach Video 1")
-    if task in SIZE_FROM_LAST_IMAGE and not num_images:
+    if row.size_from == SIZE_FROM_LAST_IMAGE and not num_images:
         raise VinoInputError(f"task '{task}' needs at least one image: attach Image 1")
     return task
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from ..memory import MemoryProfile
 from ..pipeline import cfg_branches
 from ..plan import plan_memory
-from .settings import BASE_TASK, GenerationSettings
+from .settings import GenerationSettings
 
 GIB = 1024**3
 DEFAULT_THROUGHPUT = {"cpu": 2e10, "cuda": 2e14}  # floating-point operations per second, before calibration
@@ -63,7 +63,9 @@ def _duration(seconds: float) -> str:
 
 def passes_per_step(settings: GenerationSettings, num_images: int, has_video: bool) -> int:
     """Forward passes per step: the pipeline's CFG branches for these settings."""
-    return len(cfg_branches("", "", num_images, has_video, settings.task == BASE_TASK, settings.guidance_scale, settings.image_guidance_scale))
+    settings = settings.resolve(num_images, has_video)
+    base_image = settings.task_for(num_images, has_video).base_image
+    return len(cfg_branches("", "", num_images, has_video, base_image, settings.guidance_scale, settings.image_guidance_scale))
 
 
 def estimate_cost(
@@ -78,6 +80,7 @@ def estimate_cost(
 ) -> CostEstimate:
     """Estimate one generation. `prompt_tokens`: the chat text's tokens without media; `video_frames`: frames of the
     attached video (None without one); `throughput`: floating-point operations per second of this machine."""
+    settings = settings.resolve(num_images, video_frames is not None)
     area = settings.side**2
     frames = settings.num_frames if video_frames is None else min(settings.num_frames, video_frames)
     tokens_per_frame = max(area // model.spatial_compression**2, 1)

@@ -4,46 +4,52 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import VinoInputError
 from .limits import CONTROLS, check_choice, check_text
 from ..sizes import validate_num_frames
-from ..tasks import TASK_LABELS
+from ..tasks import IMAGE_FRAMES, TASKS, Task, infer_task, release_cfg, task_for_label
 
 AUTO_TASK = "auto"
-BASE_TASK = "ti2i_base"  # ti2i whose last image is the one being edited
-TASK_CHOICES = (AUTO_TASK, *TASK_LABELS, BASE_TASK)
+TASK_CHOICES = (AUTO_TASK, *TASKS)
 ASPECTS = {"from references": None, "1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4}
 VIDEO_ASPECT = 848 / 480
+RELEASE_DEFAULTS = ("num_frames", "num_inference_steps", "guidance_scale", "image_guidance_scale", "shift")
 
 
 def task_fits(task: str, num_images: int, has_video: bool) -> bool:
     """Whether a task choice matches the attached references (`auto` always does)."""
-    if task == AUTO_TASK:
-        return True
-    if task in ("t2i", "t2v"):
-        return not num_images and not has_video
-    if task in ("tv2v", "tiv2v"):
-        return has_video and (num_images > 0) == (task == "tiv2v")
-    return not has_video and num_images >= (2 if task == BASE_TASK else 1)
+    return task == AUTO_TASK or TASKS[task].fits(num_images, has_video)
+
+
+def release_values(task: Task, num_frames: int) -> dict[str, Any]:
+    """The release's value of each of `RELEASE_DEFAULTS` for `task` at `num_frames` frames."""
+    return dict(
+        num_frames=num_frames,
+        num_inference_steps=task.steps,
+        guidance_scale=release_cfg(num_frames),
+        image_guidance_scale=task.image_cfg,
+        shift=release_cfg(num_frames),
+    )
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
     """Every control of a generation. `side`: sqrt of the target area in pixels (area = side^2); `aspect`: a key of
-    `ASPECTS`; `task`: a release label, `ti2i_base`, or `auto` (chosen from the inputs)."""
+    `ASPECTS`; `task`: a name in `tasks.TASKS` or `auto` (chosen from the inputs). Frames, steps, CFG and shift left
+    None are the release's default for the task and frame count (`resolve` fills them in)."""
 
     task: str = AUTO_TASK
-    num_frames: int = 1
+    num_frames: int | None = None
     side: int = 640
     aspect: str = "from references"
-    num_inference_steps: int = 50
-    guidance_scale: float = 5.0
-    image_guidance_scale: float = 1.0
-    shift: float = 5.0
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    image_guidance_scale: float | None = None
+    shift: float | None = None
     negative_prompt: str | None = None  # None: the release's default for images / videos
     seed: int = 0
 
@@ -53,13 +59,29 @@ class GenerationSettings:
         check_choice(self.task, "task", TASK_CHOICES)
         check_choice(self.aspect, "aspect", ASPECTS)
         for name, allowed in CONTROLS.items():
-            object.__setattr__(self, name, allowed.check(getattr(self, name)))
+            value = getattr(self, name)
+            if value is not None or name not in RELEASE_DEFAULTS:
+                object.__setattr__(self, name, allowed.check(value))
         object.__setattr__(self, "negative_prompt", check_text(self.negative_prompt, "negative prompt") or None)
-        validate_num_frames(self.num_frames)
+        if self.num_frames is not None:
+            validate_num_frames(self.num_frames)
+
+    def task_for(self, num_images: int, has_video: bool) -> Task:
+        """The table row this request runs as (`auto`: the release's rule for the inputs and frame count)."""
+        if self.task != AUTO_TASK:
+            return TASKS[self.task]
+        return task_for_label(infer_task(num_images, has_video, self.num_frames or IMAGE_FRAMES))
+
+    def resolve(self, num_images: int, has_video: bool) -> "GenerationSettings":
+        """These settings with every release default filled in for the task the references make."""
+        task = self.task_for(num_images, has_video)
+        defaults = release_values(task, task.frames if self.num_frames is None else self.num_frames)
+        return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 
     def pipeline_kwargs(self, image_sizes: list[tuple[int, int]], video_size: tuple[int, int] | None) -> dict[str, Any]:
-        """Keyword arguments for `VinoPipeline.__call__`. `image_sizes` / `video_size` are (width, height) of the
-        attached references, used when the aspect is taken from them."""
+        """Keyword arguments for `VinoPipeline.__call__`, release defaults filled in. `image_sizes` / `video_size`
+        are (width, height) of the attached references, used when the aspect is taken from them."""
+        settings = self.resolve(len(image_sizes), video_size is not None)
         aspect = ASPECTS[self.aspect]
         if aspect is None:
             if image_sizes:
@@ -67,17 +89,18 @@ class GenerationSettings:
             elif video_size:
                 aspect = video_size[0] / video_size[1]
             else:
-                aspect = 1.0 if self.num_frames == 1 else VIDEO_ASPECT
+                aspect = 1.0 if settings.num_frames == 1 else VIDEO_ASPECT
+        task = settings.task_for(len(image_sizes), video_size is not None)
         return dict(
-            task=None if self.task in (AUTO_TASK, BASE_TASK) else self.task,
-            base_image=self.task == BASE_TASK,
-            num_frames=self.num_frames,
+            task=None if self.task == AUTO_TASK else task.label,
+            base_image=task.base_image,
+            num_frames=settings.num_frames,
             area=self.side * self.side,
             aspect=aspect,
-            num_inference_steps=self.num_inference_steps,
-            guidance_scale=self.guidance_scale,
-            image_guidance_scale=self.image_guidance_scale,
-            shift=self.shift,
+            num_inference_steps=settings.num_inference_steps,
+            guidance_scale=settings.guidance_scale,
+            image_guidance_scale=settings.image_guidance_scale,
+            shift=settings.shift,
             negative_prompt=self.negative_prompt or None,
             seed=self.seed,
         )
@@ -96,7 +119,8 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class Preset:
-    """One task preset: the controls, an example instruction and example references (paths from the repo root)."""
+    """One task preset: the controls, an example instruction and example references (paths from the repo root).
+    `settings_note` says why its settings are not the release's defaults for its task (empty when they are)."""
 
     key: str
     name: str
@@ -105,6 +129,7 @@ class Preset:
     settings: GenerationSettings
     images: tuple[str, ...] = ()
     video: str | None = None
+    settings_note: str = ""
     root: Path = field(default=Path("."), compare=False)
 
     def image_paths(self) -> list[str]:
@@ -129,6 +154,7 @@ def load_presets(folder: str | os.PathLike, root: str | os.PathLike) -> list[Pre
                 settings=settings,
                 images=tuple(data.get("images", ())),
                 video=data.get("video"),
+                settings_note=data.get("settings_note", ""),
                 root=Path(root),
             )
         except (KeyError, VinoInputError) as exc:

@@ -46,8 +46,11 @@ class Job:
     settings: GenerationSettings
 
     def __post_init__(self) -> None:
+        """Checks the instruction and reference counts; the settings' release defaults are filled in for the task
+        the references make (so what runs, is estimated and is saved is the same)."""
         check_text(self.prompt, "instruction")
         check_counts(len(self.images), int(self.video is not None))
+        object.__setattr__(self, "settings", self.settings.resolve(len(self.images), self.video is not None))
 
 
 @dataclass(frozen=True)

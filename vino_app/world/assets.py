@@ -25,6 +25,8 @@ SETTINGS = {
     "shift": 2.0,
 }
 TASK_SETTINGS: dict[str, dict] = {task: {} for task in EVALUATED_TASKS}
+# Preset examples of tasks the world has no data for, drawn from its closest task (it cannot clone motion).
+STAND_IN_TASKS = {"clone": "tiv2v"}
 LICENSE_NOTE = (
     "The images and videos in this folder are rendered by the project's procedural world\n"
     "(vino_app/world, `python -m vino_app.world.assets`). They are released under CC0 1.0:\n"
@@ -33,8 +35,10 @@ LICENSE_NOTE = (
 
 
 def example_files(task: str, seed: int, folder: Path) -> dict:
-    """Render one held-out example of `task` into `folder`: its instruction and repo-relative reference paths."""
-    sample = make_sample(np.random.default_rng([seed, EVALUATED_TASKS.index(task)]), task, long=True, split="eval")
+    """Render one held-out example of `task` (or of its `STAND_IN_TASKS` world task) into `folder`: its instruction
+    and repo-relative reference paths."""
+    stream = [*EVALUATED_TASKS, *STAND_IN_TASKS].index(task)
+    sample = make_sample(np.random.default_rng([seed, stream]), STAND_IN_TASKS.get(task, task), long=True, split="eval")
     images = []
     for i, image in enumerate(sample.images, start=1):
         path = folder / f"{task}_image{i}.png"
@@ -57,10 +61,13 @@ def example_files(task: str, seed: int, folder: Path) -> dict:
 
 
 def write_demo_files(model_dir: Path = demo_model_dir(), folder: Path = ASSETS_DIR, seed: int = 7) -> dict:
-    """Write the example references under `folder` and `model_dir/defaults.json`; return the defaults."""
+    """Write the example references under `folder` (stand-in tasks too) and `model_dir/defaults.json`; return the
+    defaults."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "LICENSE").write_text(LICENSE_NOTE)
     defaults = {task: {**SETTINGS, **TASK_SETTINGS[task], **example_files(task, seed, folder)} for task in EVALUATED_TASKS}
+    for task in STAND_IN_TASKS:
+        example_files(task, seed, folder)
     (model_dir / DEFAULTS_FILE).write_text(json.dumps(defaults, indent=1))
     return defaults
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..tasks import TASKS
 from .language import DIRECTION_PHRASES, long_caption, noun, pick, place_phrase, short_caption, video_caption
 from .scene import (
     BACKGROUNDS,
@@ -29,16 +30,10 @@ from .scene import (
     render_video,
 )
 
-# Pipeline task label and whether the last image is the base image, per world task.
+# Pipeline task label and whether the last image is the base image, per world task: the nine-task table's, and
+# the proxy tasks of stages 1 and 3 (reconstruct, select) run as plain image edits.
 PIPELINE_TASK = {
-    "t2i": ("t2i", False),
-    "t2v": ("t2v", False),
-    "ti2i": ("ti2i", False),
-    "ti2i_base": ("ti2i", True),
-    "i2v": ("i2v", False),
-    "ti2v": ("ti2v", False),
-    "tv2v": ("tv2v", False),
-    "tiv2v": ("tiv2v", False),
+    **{name: (task.label, task.base_image) for name, task in TASKS.items() if name != "clone"},  # no clone data
     "reconstruct": ("ti2i", False),
     "select": ("ti2i", False),
 }
