@@ -32,6 +32,7 @@ import torch
 
 import vino_app.pipeline as pipeline_module
 from vino_app import VinoPipeline, read_task_file
+from vino_app.tasks import release_cfg
 from vino_app.encoder import VLM_VIDEO_OPTIONS, read_vlm_video
 from vino_app.media import read_reference_video
 from vino_app.pipeline import cfg_branches
@@ -66,7 +67,7 @@ def release_method(pipe: VinoPipeline, request: Request) -> Iterator[None]:
     """The release's per-request work on our engine: references encoded once per CFG branch, the reference video
     decoded twice (the VAE's reader and the VLM's)."""
     call = request.call
-    scale = call.get("guidance_scale") or pipeline_module.default_guidance(call.get("num_frames", 1))
+    scale = call.get("guidance_scale") or release_cfg(call.get("num_frames", 1))
     images = call.get("images", [])
     branches = len(cfg_branches("", "", len(images), call.get("video") is not None, call.get("base_image", False),
                                 scale, call.get("image_guidance_scale", 1.0)))  # fmt: skip

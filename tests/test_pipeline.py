@@ -159,7 +159,7 @@ def test_gpu_profiles_refuse_cpu_clearly(tiny_root, monkeypatch):
     # asked for on the CPU explicitly, diffusers' own check (not bypassed here) is reported in one line
     with pytest.raises(VinoInputError, match="quantizing the MMDiT to nf4 on 'cpu' is refused by diffusers without a GPU"):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", device="cpu", **paths)
-    with pytest.raises(VinoInputError, match="choose one of full, 24gb"):
+    with pytest.raises(VinoInputError, match="memory profile .12gb.; choose one of full, fp8, 24gb"):
         get_profile("12gb")
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from ..controls import control_dropdown, control_number, control_slider
-from ..pipeline import default_guidance
+from ..tasks import release_cfg as default_guidance
 from ..studio import ASPECTS, TASK_CHOICES, GenerationSettings
 
 RELEASE_FIELDS = ("guidance_scale", "shift")  # what "Release defaults" takes from the release (for the frame count)
