@@ -4,7 +4,7 @@ attention dispatcher) and regional compilation (`compile_repeated_blocks`).
 Step caching: `off` runs every block at every step; `fast` and `faster` are diffusers' First Block Cache at two
 thresholds: a step whose first block's residual changed by less than the threshold (relative mean absolute
 change against the last computed step, per CFG branch) reuses the last computed residual of the remaining blocks.
-The thresholds are measured on the demo model (`python -m benchmarks.speed_options`, docs/benchmarks.md).
+The thresholds are measured on the demo model (`python -m benchmarks.speed`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
