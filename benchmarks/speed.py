@@ -90,7 +90,8 @@ def release_method(pipe: VinoPipeline, request: Request) -> Iterator[None]:
     scale = call.get("guidance_scale") or row.text_cfg
     image_scale = call.get("image_guidance_scale") or row.image_cfg
     images = call["images"]
-    branches = len(cfg_branches("", "", len(images), call["video"] is not None, call["base_image"], scale, image_scale))
+    has_video = call["video"] is not None
+    branches = len(cfg_branches("", "", len(images), has_video, call["base_image"], scale, image_scale))
     encode, read_once = pipe.encode_references, pipeline_module.read_video_once
 
     def encode_per_branch(*args):
@@ -150,7 +151,8 @@ def golden_requests(steps: int) -> list[Request]:
         case = cases[name]
         spec = read_task_file(GOLDEN / case["task_file"])[case["row"]]
         call = dict(
-            prompt=spec.caption, images=spec.image_paths, video=spec.video_path, task=spec.task, base_image=spec.base_image,
+            prompt=spec.caption, images=spec.image_paths, video=spec.video_path, task=spec.task,
+            base_image=spec.base_image,
             num_frames=case["num_frames"], height=case["height"], width=case["width"], num_inference_steps=steps,
             guidance_scale=case["guidance_scale"], image_guidance_scale=case["guidance_scale_image"],
             shift=case["timestep_shift"], seed=case["seed"],
