@@ -72,3 +72,64 @@ def test_flags_and_errors(tiny_root, media, tmp_path, capsys):
     code = main(["generate", "--prompt", "x", "--checkpoint", str(tmp_path / "nope.ckpt"), "--vlm", "x", "--profile", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and "nope.ckpt" in err
+
+
+class Called(Exception):
+    """Raised by the recording stand-in of the pipeline call: nothing is generated."""
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """The keyword arguments of every pipeline call `main` makes (the call itself is skipped)."""
+    from vino_app import VinoPipeline, VinoInputError
+
+    calls = []
+
+    def record(self, prompt, images=(), video=None, **kwargs):
+        calls.append(kwargs)
+        raise VinoInputError("recorded")
+
+    monkeypatch.setattr(VinoPipeline, "__call__", record)
+    return calls
+
+
+def test_left_out_flags_are_the_release_defaults_of_the_task(tiny_root, media, tmp_path, recorded):
+    flags = [f for f in tiny_flags(tiny_root, tmp_path) if f not in ("--steps", "1")]
+    main(["generate", "--prompt", "Make Image 1 blue", "--image", str(media["wide"]), *flags])
+    main(["generate", "--prompt", "Video 1 at night", "--video", str(media["video"]), *flags])
+    main(["generate", "--prompt", "Image 1 moves", "--image", str(media["wide"]), "--task", "i2v", *flags])
+    ti2i, tv2v, i2v = recorded
+    assert ti2i["num_inference_steps"] == 50 and ti2i["num_frames"] == 1 and ti2i["cache"] == "off"
+    # None: the pipeline takes the task table's CFG, shift and image CFG (3 with reference images)
+    assert ti2i["image_guidance_scale"] is ti2i["guidance_scale"] is ti2i["shift"] is None
+    assert tv2v["num_frames"] == i2v["num_frames"] == 85 and tv2v["num_inference_steps"] == 50
+
+
+def test_speed_flags_reach_the_pipeline(tiny_root, tmp_path, monkeypatch, capsys):
+    from vino_app import VinoPipeline
+
+    backends, compiled = [], []
+    set_backend = VinoPipeline.set_attention_backend
+    monkeypatch.setattr(VinoPipeline, "set_attention_backend", lambda p, b: backends.append(b) or set_backend(p, b))
+    monkeypatch.setattr(VinoPipeline, "compile_blocks", lambda p, **kw: compiled.append(kw))
+    frames = {}
+    for cache in ("off", "faster"):
+        out = tmp_path / cache
+        flags = [*tiny_flags(tiny_root, out), "--steps", "50", "--frames", "5", "--cache", cache]  # the last --steps
+        assert main(["generate", "--prompt", "a red circle on a long blue table", *flags]) == 0
+        frames[cache] = (out / "0.mp4").read_bytes()
+        assert read_settings(out / "0.mp4")["settings"]["cache"] == cache
+    assert frames["off"] != frames["faster"]  # the cache skipped steps (pipeline tests bound how far it moves)
+    assert backends == ["native", "native"] and compiled == []
+    assert main(["generate", "--prompt", "x", "--compile", *tiny_flags(tiny_root, tmp_path / "c")]) == 0
+    assert compiled == [{"dynamic": True}]
+    assert main(["generate", "--prompt", "x", "--attention", "flash", *tiny_flags(tiny_root, tmp_path)]) == 2
+    assert "attention backend 'flash' needs a CUDA GPU; on the CPU use 'native'" in capsys.readouterr().err
+
+
+def test_model_choice(tmp_path, monkeypatch, recorded, capsys):
+    monkeypatch.setenv("VINO_CACHE_DIR", str(tmp_path / "cache"))
+    main(["generate", "--prompt", "x", "--model", "tiny", "--profile", "cpu", "--output-dir", str(tmp_path)])
+    assert (tmp_path / "cache" / "tiny" / "vino.ckpt").is_file() and len(recorded) == 1
+    assert main(["generate", "--prompt", "x", "--model", str(tmp_path / "nowhere"), "--profile", "cpu"]) == 2
+    assert "unknown model" in capsys.readouterr().err

@@ -7,39 +7,75 @@ import logging
 import sys
 from pathlib import Path
 
+from .acceleration import ATTENTION_BACKENDS, CACHE_MODES
 from .errors import VinoError, VinoInputError
 from .memory import PROFILES
 from .parallel import PARALLEL_KINDS
-from .tasks import TaskSpec, read_task_file
+from .tasks import TASK_LABELS, Task, TaskSpec, infer_task, read_task_file, task_for_label
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vino_app", description="VINO image and video generation and editing")
+    parser = argparse.ArgumentParser(
+        prog="python -m vino_app", description="VINO image and video generation and editing"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate from a task file or from flags")
     src = gen.add_mutually_exclusive_group(required=True)
-    src.add_argument("--task-file", help="JSON list of {index, task, caption, ref_image_paths, ref_video_path, ref_image_have_base}")
+    src.add_argument(
+        "--task-file",
+        help="JSON list of {index, task, caption, ref_image_paths, ref_video_path, ref_image_have_base}",
+    )
     src.add_argument("--prompt", help="the instruction; name references as 'Image 1', 'Video 1'")
-    gen.add_argument("--image", action="append", default=[], help="reference image (repeat, in order: Image 1, Image 2, ...)")
+    gen.add_argument(
+        "--image", action="append", default=[], help="reference image (repeat, in order: Image 1, Image 2, ...)"
+    )
     gen.add_argument("--video", help="reference video (Video 1)")
-    gen.add_argument("--task", help="task label (t2i, t2v, i2v, ti2v, ti2i, tv2v, tiv2v); inferred when omitted")
+    gen.add_argument("--task", help=f"task label ({', '.join(TASK_LABELS)}); inferred from the references if omitted")
     gen.add_argument("--base-image", action="store_true", help="the last image is the one being edited")
-    gen.add_argument("--frames", type=int, default=None, help="4k+1 frames for video tasks (default 85; 1 without a video task label); t2i/ti2i always make 1")
+    gen.add_argument(
+        "--frames", type=int, default=None, help="4k+1 frames of a video task (default: the task's, 85); images make 1"
+    )
     gen.add_argument("--height", type=int, help="output height (multiple of 16)")
     gen.add_argument("--width", type=int, help="output width (multiple of 16)")
     gen.add_argument("--area", type=int, help="output area in pixels instead of height/width")
-    gen.add_argument("--steps", type=int, default=50)
-    gen.add_argument("--cfg", type=float, default=None, help="text CFG (default 5 for images, 7 for video)")
-    gen.add_argument("--image-cfg", type=float, default=1.0, help="image CFG; > 1 adds the image-free branch (1.0-3.0)")
-    gen.add_argument("--shift", type=float, default=None, help="timestep shift (default 5 for images, 7 for video)")
+    gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: the task's, 50)")
+    gen.add_argument("--cfg", type=float, default=None, help="text CFG (default: the task's: 5 images, 7 video)")
+    gen.add_argument(
+        "--image-cfg",
+        type=float,
+        default=None,
+        help="image CFG; > 1 adds the image-free branch (default: the task's, 3 with reference images, else 1 = off)",
+    )
+    gen.add_argument("--shift", type=float, default=None, help="timestep shift (default: the task's, as --cfg)")
     gen.add_argument("--negative-prompt", default=None)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--rewrite", action="store_true", help="let the VLM expand the instruction first")
     gen.add_argument("--output-dir", default="outputs")
-    gen.add_argument("--checkpoint", default=None, help="vino.ckpt: file, folder or hub repo (default SOTAMak1r/VINO-weight)")
+    gen.add_argument(
+        "--model",
+        default=None,
+        help="demo | tiny | released | a folder in the released layout, as `python app.py --model`; overrides the "
+        "three paths below",
+    )
+    gen.add_argument(
+        "--checkpoint", default=None, help="vino.ckpt: file, folder or hub repo (default SOTAMak1r/VINO-weight)"
+    )
     gen.add_argument("--vlm", default=None, help="Qwen3-VL repo or folder (default Qwen/Qwen3-VL-4B-Instruct)")
-    gen.add_argument("--base", default=None, help="HunyuanVideo repo or folder (default hunyuanvideo-community/HunyuanVideo)")
-    gen.add_argument("--profile", choices=sorted(PROFILES), default=None, help="memory profile (default: from the GPU)")
+    gen.add_argument(
+        "--base", default=None, help="HunyuanVideo repo or folder (default hunyuanvideo-community/HunyuanVideo)"
+    )
+    gen.add_argument("--profile", choices=sorted(PROFILES), default=None, help="memory profile (default: from GPU)")
+    gen.add_argument(
+        "--cache", choices=CACHE_MODES, default="off", help="step caching: off (every block every step), fast, faster"
+    )
+    gen.add_argument(
+        "--attention",
+        choices=ATTENTION_BACKENDS,
+        default="native",
+        metavar="BACKEND",
+        help=f"MMDiT attention backend: {', '.join(ATTENTION_BACKENDS)} (default native; others need a CUDA GPU)",
+    )
+    gen.add_argument("--compile", action="store_true", help="torch.compile the repeated MMDiT blocks (regional)")
     gen.add_argument(
         "--parallel",
         choices=PARALLEL_KINDS,
@@ -57,24 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VIDEO_TASKS = ("t2v", "i2v", "ti2v", "tv2v", "tiv2v")
-IMAGE_TASKS = ("t2i", "ti2i")
-DEFAULT_VIDEO_FRAMES = 85
-
-
 def _specs(args: argparse.Namespace) -> list[TaskSpec]:
     if args.task_file:
         return read_task_file(args.task_file)
     return [TaskSpec("0", args.task or "", args.prompt, list(args.image), args.video, args.base_image)]
 
 
-def _frames(args: argparse.Namespace, spec: TaskSpec) -> int:
-    """Image-labelled tasks (t2i, ti2i) make one frame; video tasks use --frames (default 85)."""
-    if spec.task in IMAGE_TASKS:
+def _task_row(args: argparse.Namespace, spec: TaskSpec) -> Task:
+    """The task-table row a request runs as: its label, else the one inferred from its references and --frames."""
+    label = spec.task or infer_task(len(spec.image_paths), spec.video_path is not None, args.frames or 1)
+    return task_for_label(label, spec.base_image) if label in TASK_LABELS else task_for_label("t2i")
+
+
+def _frames(args: argparse.Namespace, row: Task) -> int:
+    """Image tasks make one frame; video tasks make --frames, by default the task's (85)."""
+    if not row.is_video:
         return 1
-    if args.frames is not None:
-        return args.frames
-    return DEFAULT_VIDEO_FRAMES if spec.task in VIDEO_TASKS else 1
+    return row.frames if args.frames is None else args.frames
 
 
 def _run(pipe, specs: list[TaskSpec], args: argparse.Namespace, out_dir: Path, write: bool) -> int:
@@ -85,20 +120,24 @@ def _run(pipe, specs: list[TaskSpec], args: argparse.Namespace, out_dir: Path, w
     failures = 0
     for spec in specs:
         try:
-            caption = pipe.rewrite_prompt(spec.caption, spec.image_paths, spec.video_path) if args.rewrite else spec.caption
+            caption = spec.caption
+            if args.rewrite:
+                caption = pipe.rewrite_prompt(spec.caption, spec.image_paths, spec.video_path)
+            row = _task_row(args, spec)
             settings = dict(
                 task=spec.task or None,
                 base_image=spec.base_image,
-                num_frames=_frames(args, spec),
+                num_frames=_frames(args, row),
                 height=args.height,
                 width=args.width,
                 area=args.area,
-                num_inference_steps=args.steps,
+                num_inference_steps=row.steps if args.steps is None else args.steps,
                 guidance_scale=args.cfg,
                 image_guidance_scale=args.image_cfg,
                 shift=args.shift,
                 negative_prompt=args.negative_prompt,
                 seed=args.seed,
+                cache=args.cache,
             )
             result = pipe(caption, spec.image_paths, spec.video_path, **settings)
             spec.caption, spec.task = caption, result.task
@@ -131,13 +170,17 @@ def main(argv: list[str] | None = None) -> int:
 
         state = process_state()
         device = str(state.device) if state.num_processes > 1 and state.device.type == "cuda" else None
-        pipe = VinoPipeline.from_pretrained(
-            args.checkpoint or DEFAULT_CHECKPOINT,
-            vlm=args.vlm or DEFAULT_VLM,
-            base=args.base or DEFAULT_BASE,
-            memory_profile=args.profile,
-            device=device,
-        )
+        checkpoint, vlm = args.checkpoint or DEFAULT_CHECKPOINT, args.vlm or DEFAULT_VLM
+        base = args.base or DEFAULT_BASE
+        if args.model is not None:
+            from .studio.models import resolve_model
+
+            source = resolve_model(args.model)
+            checkpoint, vlm, base = source.checkpoint, source.vlm, source.base
+        pipe = VinoPipeline.from_pretrained(checkpoint, vlm=vlm, base=base, memory_profile=args.profile, device=device)
+        pipe.set_attention_backend(args.attention)
+        if args.compile:
+            pipe.compile_blocks(dynamic=True)
         if args.parallel:
             pipe.enable_context_parallel(args.parallel, args.degree)
     except VinoError as exc:
@@ -154,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_main_process:
         by = f" by {state.num_processes} processes" if state.num_processes > 1 else ""
         if failures:
-            print(f"{failures} of {len(specs)} tasks failed; the others were written to {out_dir}{by}", file=sys.stderr)
+            print(f"{failures} of {len(specs)} tasks failed; the others were written to {out_dir}{by}",
+                  file=sys.stderr)
         else:
             print(f"{len(specs)} tasks written to {out_dir}{by}")
     return 1 if failures else 0
