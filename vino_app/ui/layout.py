@@ -230,4 +230,6 @@ def build(ui: Handlers) -> gr.Blocks:
         reuse.click(user_errors(ui.reuse), picked, fill_outputs, api_name=False, **quiet)
         reuse_drop.upload(user_errors(ui.reuse_file), reuse_drop, fill_outputs, api_name="reuse_settings", **quiet)
         demo.load(preset_fn, preset, preset_outputs, api_name=False, **quiet)
+        if not studio.ready:  # loading in the background: the header says so until it is loaded
+            demo.load(ui.loaded_header, None, header, api_name=False, concurrency_limit=None, **quiet)
     return demo
