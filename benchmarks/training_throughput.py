@@ -81,10 +81,12 @@ def main(argv=None) -> dict[str, dict[str, float]]:
         for name in args.mixes:
             mix = MIXES[name]
             rng = np.random.default_rng(0)
-            prepare_s, pool = timed(lambda: build_pool(pipe, rng, draw_tasks(rng, mix, pool_size), None, Path(workdir), SHAPE_WEIGHT))
+            tasks = draw_tasks(rng, mix, pool_size)
+            prepare_s, pool = timed(lambda: build_pool(pipe, rng, tasks, None, Path(workdir), SHAPE_WEIGHT))
             single, batched, forwards = [], [], []
             for repeat in range(args.repeats):
-                seconds, _ = timed(lambda: per_request_step(pipe, np.random.default_rng([1, repeat]), mix, args.batch, Path(workdir)))
+                step_rng = np.random.default_rng([1, repeat])
+                seconds, _ = timed(lambda: per_request_step(pipe, step_rng, mix, args.batch, Path(workdir)))
                 single.append(seconds)
                 seconds, count = timed(lambda: batched_step(pipe, pool, np.random.default_rng([2, repeat]), args.batch))
                 batched.append(seconds)
@@ -105,7 +107,8 @@ def main(argv=None) -> dict[str, dict[str, float]]:
             }
             print(
                 f"{name}: per-request {ms(single):.1f} ms/sample, batched {ms(batched):.1f} ms/sample "
-                f"({statistics.median(forwards):.0f} forwards per step of {args.batch}; x{ms(single) / ms(batched):.1f}), "
+                f"({statistics.median(forwards):.0f} forwards per step of {args.batch}; "
+                f"x{ms(single) / ms(batched):.1f}), "
                 f"pool preparation {prepare_ms:.1f} ms/item -> amortised {amortised:.1f} ms/sample "
                 f"(x{ms(single) / amortised:.1f}); n = {args.repeats} steps of each, median, {args.threads} thread(s)",
                 flush=True,

@@ -360,7 +360,8 @@ def test_batched_groups_equal_the_per_request_path(tiny_pipe, tmp_path):
                 item = pool[i]
                 request = exact_request_of(pipe, item.sample, tmp_path)
                 condition = pipe.encode_branch(item.branches[b], request)
-                single = pipe.predict_velocity(noisy[row : row + 1], sigmas[row : row + 1] * 999, condition, item.references)
+                timestep = sigmas[row : row + 1] * 999
+                single = pipe.predict_velocity(noisy[row : row + 1], timestep, condition, item.references)
                 worst = max(worst, (batched[row : row + 1] - single).abs().max().item() / single.abs().max().item())
     assert worst < 1e-4, f"largest difference {worst:.1e} of the velocity's largest value"  # float32 rounding
     replay = np.random.default_rng(0)  # the pool's latents are the engine's, drawn from the pool's generator in order
@@ -376,11 +377,11 @@ def test_batched_groups_equal_the_per_request_path(tiny_pipe, tmp_path):
 def test_shape_weighted_loss_weighs_the_cells_a_shape_covers():
     """A latent cell's weight is 1 + (w - 1) x the share of its pixels (and of its frames) that shapes cover; with
     w = 1 the loss is the plain MSE, and an error on a covered cell costs more than the same error on background."""
+    from vino_app.media import to_model_pixels
     from vino_app.world.batching import latent_shape_weight, weighted_mse
 
     scene = Scene("white", (Shape("square", "red", "small", 12, 12),))
-    pixels = torch.from_numpy(render_video(animate(scene, Motion("move", 0, direction="right")))).permute(3, 0, 1, 2)[None]
-    pixels = pixels.float() / 127.5 - 1  # [1, 3, 9, 64, 64]
+    pixels = to_model_pixels(render_video(animate(scene, Motion("move", 0, direction="right"))))  # [1, 3, 9, 64, 64]
     weight = latent_shape_weight(pixels, temporal=4, spatial=4, weight=10.0)
     assert weight.shape == (1, 1, 3, 16, 16)
     assert weight.min() == 1.0 and weight.max() == 10.0  # background cells 1, cells inside the square 10
@@ -392,7 +393,8 @@ def test_shape_weighted_loss_weighs_the_cells_a_shape_covers():
     on_background[0, :, 0, 15, 15] = 1.0
     assert weighted_mse(on_shape, target, weight) > 5 * weighted_mse(on_background, target, weight)
     noise = torch.randn(2, 4, 3, 16, 16)
-    torch.testing.assert_close(weighted_mse(noise, target.expand(2, -1, -1, -1, -1), torch.ones(2, 1, 3, 16, 16)), (noise**2).flatten(1).mean(1))
+    plain = weighted_mse(noise, target.expand(2, -1, -1, -1, -1), torch.ones(2, 1, 3, 16, 16))
+    torch.testing.assert_close(plain, (noise**2).flatten(1).mean(1))
 
 
 def test_stage_three_gives_t2i_and_the_edits_most_samples_and_the_stage_order_stays(capsys):
@@ -402,7 +404,9 @@ def test_stage_three_gives_t2i_and_the_edits_most_samples_and_the_stage_order_st
     assert [s.name[0] for s in stages] == ["1", "2", "2", "3"]
     mix = stages[-1].mix
     assert (mix["t2i"] + mix["ti2i"] + mix["ti2i_base"]) / sum(mix.values()) > 0.6 and all(w > 0 for w in mix.values())
-    for flag, value, message in (("--pool-size", "2", "at least --batch (4)"), ("--pool-steps", "0", "at least 1"), ("--shape-weight", "0.5", "at least 1")):
+    refused = [("--pool-size", "2", "at least --batch (4)"), ("--pool-steps", "0", "at least 1")]
+    refused.append(("--shape-weight", "0.5", "at least 1"))
+    for flag, value, message in refused:
         with pytest.raises(SystemExit):
             parse_args(["--batch", "4", flag, value])
         assert f"{flag} {value}: {message}" in capsys.readouterr().err

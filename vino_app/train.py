@@ -330,7 +330,8 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
         generator = torch_generator(rng)
         for members in groups:
             sigmas = torch.cat([training_sigma(generator, args.sigma_shift) for _ in members]).to(accelerator.device)
-            noise = torch.cat([torch.randn(pool[i].latents.shape, generator=generator) for i, _ in members]).to(accelerator.device)
+            noise = torch.cat([torch.randn(pool[i].latents.shape, generator=generator) for i, _ in members])
+            noise = noise.to(accelerator.device)
             group = group_losses(pipe, pool, members, sigmas, noise)
             (group.sum() / args.batch).backward()
             losses += group.tolist()
@@ -371,9 +372,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
     parser.add_argument("--pool-size", type=int, help="requests prepared per pool (default: 8 x --batch)")
-    parser.add_argument("--pool-steps", type=int, default=16, help="steps that train on one pool before the next is drawn")
+    parser.add_argument("--pool-steps", type=int, default=16, help="steps trained on one pool before the next")
     parser.add_argument(
-        "--shape-weight", type=float, default=SHAPE_WEIGHT, help="loss weight of a latent cell that shapes cover (1: plain MSE)"
+        "--shape-weight", type=float, default=SHAPE_WEIGHT, help="loss weight of the latent cells shapes cover (1: MSE)"
     )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=30)

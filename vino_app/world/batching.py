@@ -48,7 +48,9 @@ def shape_weight(pixels: torch.Tensor, weight: float = SHAPE_WEIGHT) -> torch.Te
     return 1.0 + (weight - 1.0) * shape_mask(pixels).float()
 
 
-def latent_shape_weight(pixels: torch.Tensor, temporal: int, spatial: int, weight: float = SHAPE_WEIGHT) -> torch.Tensor:
+def latent_shape_weight(
+    pixels: torch.Tensor, temporal: int, spatial: int, weight: float = SHAPE_WEIGHT
+) -> torch.Tensor:
     """Per latent cell, 1 + (weight - 1) * the share of its pixels that shapes cover: `[B, 1, T', H / spatial,
     W / spatial]` for `[B, 3, F, H, W]` pixels, F = 1 + temporal * (T' - 1) (a causal VAE: the first frame alone,
     then groups of `temporal` frames)."""
@@ -73,7 +75,8 @@ def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path) -> Prepar
     if sample.video is not None:
         video = str(save_mp4(sample.video, workdir / REFERENCE_VIDEO))
     images = [Image.fromarray(i) for i in sample.images]
-    return pipe.prepare_request(images, video, sample.pipeline_task, sample.num_frames, *sample.target.shape[1:3], None, None)
+    height, width = sample.target.shape[1:3]
+    return pipe.prepare_request(images, video, sample.pipeline_task, sample.num_frames, height, width, None, None)
 
 
 def exact_request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path) -> PreparedRequest:
@@ -96,7 +99,8 @@ def exact_request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path) -> 
 def training_branches(sample: WorldSample, request: PreparedRequest) -> list[Branch]:
     """The CFG branches a request trains: its prompt, the negative prompt, and (with images) the image-free one."""
     negative = default_negative_prompt(request.num_frames)
-    return cfg_branches(sample.prompt, negative, len(request.images), sample.video is not None, sample.base_image, *GUIDANCE_SCALES)
+    has_video = sample.video is not None
+    return cfg_branches(sample.prompt, negative, len(request.images), has_video, sample.base_image, *GUIDANCE_SCALES)
 
 
 def pick_branch(num_branches: int, rng: np.random.Generator, dropout: float) -> int:
@@ -124,8 +128,9 @@ class PoolItem:
 
 def group_key(inputs: BatchFeature, latents: torch.Tensor, references: list[torch.Tensor]) -> tuple:
     """What must be equal for requests to share one forward with no padding."""
-    grids = tuple(tuple(inputs[k].flatten().tolist()) if k in inputs else () for k in ("image_grid_thw", "video_grid_thw"))
-    return (tuple(inputs["mm_token_type_ids"][0].tolist()), grids, tuple(latents.shape), tuple(tuple(r.shape) for r in references))
+    grids = tuple(tuple(inputs[k].flatten().tolist()) for k in ("image_grid_thw", "video_grid_thw") if k in inputs)
+    shapes = (tuple(latents.shape), *(tuple(r.shape) for r in references))
+    return tuple(inputs["mm_token_type_ids"][0].tolist()), grids, shapes
 
 
 def used_references(references: list[torch.Tensor], branch: Branch) -> list[torch.Tensor]:
@@ -135,14 +140,17 @@ def used_references(references: list[torch.Tensor], branch: Branch) -> list[torc
 
 
 @torch.no_grad()
-def prepare_item(pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, workdir: Path, weight: float) -> PoolItem:
+def prepare_item(
+    pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, workdir: Path, weight: float
+) -> PoolItem:
     """Prepare `sample` once: the engine's request, latents drawn from `rng`, processor outputs of every branch."""
     request = exact_request_of(pipe, sample, workdir)
     references = pipe.encode_references(request, int(rng.integers(2**31)))
     pixels = to_model_pixels(sample.target).to(pipe.vae.device)
     vae = pipe.vae
     latents = vae.encode(pixels).latent_dist.sample(generator=torch_generator(rng)) * vae.config.scaling_factor
-    cell_weight = latent_shape_weight(pixels, vae.config.temporal_compression_ratio, vae.config.spatial_compression_ratio, weight)
+    compression = vae.config.temporal_compression_ratio, vae.config.spatial_compression_ratio
+    cell_weight = latent_shape_weight(pixels, *compression, weight)
     branches = training_branches(sample, request)
     inputs, keys = [], []
     for branch in branches:
@@ -160,7 +168,9 @@ def build_pool(
     return [prepare_item(pipe, make_sample(rng, task, long), rng, workdir, weight) for task in tasks]
 
 
-def draw_groups(pool: list[PoolItem], rng: np.random.Generator, batch: int, dropout: float) -> list[list[tuple[int, int]]]:
+def draw_groups(
+    pool: list[PoolItem], rng: np.random.Generator, batch: int, dropout: float
+) -> list[list[tuple[int, int]]]:
     """A step's `batch` (item, branch) pairs in groups of one layout: the pool in a random order, each item with a
     dropout branch; groups are filled in the order they first appear in it, until `batch` pairs are taken (so a
     layout's chance to be trained follows its share of the pool)."""
@@ -191,13 +201,15 @@ def group_velocity(
     levels `[B]`: one condition-encoder forward and one MMDiT forward."""
     items = [pool[i] for i, _ in members]
     branch = items[0].branches[members[0][1]]
-    condition = pipe.condition_encoder(concat_inputs([item.inputs[b] for item, (_, b) in zip(items, members)]), len(branch.image_indices))
+    inputs = concat_inputs([item.inputs[b] for item, (_, b) in zip(items, members)])
+    condition = pipe.condition_encoder(inputs, len(branch.image_indices))
     k = condition.num_references
     starts, ends = condition.vae_branch[:, condition.starts], condition.vae_branch[:, condition.ends[:k]]
     per_item = [used_references(item.references, item.branches[b]) for item, (_, b) in zip(items, members)]
     references = [torch.cat(latents) for latents in zip(*per_item)]
     timestep = sigmas * TIMESTEP_SCALE
-    return pipe.transformer(noisy, timestep, condition.text_embeds, condition.text_mask, references, starts, ends).float()
+    text, mask = condition.text_embeds, condition.text_mask
+    return pipe.transformer(noisy, timestep, text, mask, references, starts, ends).float()
 
 
 def group_losses(
