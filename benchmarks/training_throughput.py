@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLHunyuanVideo
 
-from vino_app.train import STAGE3_MIX, sample_loss, training_sigma
+from vino_app.train import POOL_BATCHES, POOL_STEPS, STAGE3_MIX, sample_loss, training_sigma
 from vino_app.world import demo_model_dir
 from vino_app.world.batching import SHAPE_WEIGHT, build_pool, draw_groups, group_losses, torch_generator
 from vino_app.world.model import WorldModelConfig, assemble_pipeline
@@ -33,7 +33,6 @@ from vino_app.world.samples import make_sample
 MIXES = {"t2i_single": {"t2i_single": 1.0}, "stage3": STAGE3_MIX}
 DROPOUT = 0.1
 SIGMA_SHIFT = 3.0
-POOL_STEPS = 16  # train.py's default
 
 
 def draw_tasks(rng: np.random.Generator, mix: dict[str, float], count: int) -> list[str]:
@@ -75,7 +74,7 @@ def main(argv=None) -> dict[str, dict[str, float]]:
     root = demo_model_dir()
     config = WorldModelConfig.load(root / "world.json")
     pipe = assemble_pipeline(root, config, 0, AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae"))
-    pool_size = 8 * args.batch  # train.py's default
+    pool_size = POOL_BATCHES * args.batch  # train.py's defaults
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.mixes:

@@ -164,8 +164,9 @@ def straight(tmp_path_factory):
 def test_training_runs_all_stages_and_resumes_identically(straight, tmp_path):
     root, state = straight
     assert state["step"] == 4 and (root / "vino.ckpt").is_file()
-    interrupted = run_training(tmp_path / "resumed", "--until", "2", "--reuse-vae-from", str(root))
-    assert interrupted["step"] == 2 and (tmp_path / "resumed" / "vino.ckpt").is_file()  # EMA weights at the stop
+    # stopped mid-pool: steps 2 and 3 (stage 3) train on one pool, which the resumed run rebuilds at step 3
+    interrupted = run_training(tmp_path / "resumed", "--until", "3", "--reuse-vae-from", str(root))
+    assert interrupted["step"] == 3 and (tmp_path / "resumed" / "vino.ckpt").is_file()  # EMA weights at the stop
     resumed = run_training(tmp_path / "resumed")
     assert resumed["step"] == 4
     for part in ("transformer", "heads"):

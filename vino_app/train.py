@@ -281,6 +281,8 @@ def load_weights(path: Path, pipe: VinoPipeline) -> None:
         raise CheckpointError(f"'{path}' does not fit the encoder of this model's sizes (missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
 
 
+POOL_BATCHES = 8  # default pool size, in batches
+POOL_STEPS = 64  # default steps per pool: a request is drawn POOL_STEPS / POOL_BATCHES = 8 times on average
 POOL_STREAM = 1  # a pool's generator is [seed, stage, first step, process, POOL_STREAM], apart from the steps'
 
 
@@ -371,8 +373,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4000, help="optimizer steps of stages 1-3 together")
     parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
-    parser.add_argument("--pool-size", type=int, help="requests prepared per pool (default: 8 x --batch)")
-    parser.add_argument("--pool-steps", type=int, default=16, help="steps trained on one pool before the next")
+    parser.add_argument("--pool-size", type=int, help=f"requests prepared per pool (default: {POOL_BATCHES} x --batch)")
+    parser.add_argument("--pool-steps", type=int, default=POOL_STEPS, help="steps trained on one pool before the next")
     parser.add_argument(
         "--shape-weight", type=float, default=SHAPE_WEIGHT, help="loss weight of the latent cells shapes cover (1: MSE)"
     )
@@ -410,7 +412,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.single_shapes <= 1.0:
         parser.error(f"--single-shapes {args.single_shapes}: a share of stage 2's steps, from 0 (off) to 1")
-    args.pool_size = args.pool_size or 8 * args.batch
+    args.pool_size = args.pool_size or POOL_BATCHES * args.batch
     if args.pool_size < args.batch:
         parser.error(f"--pool-size {args.pool_size}: at least --batch ({args.batch}) requests")
     if args.pool_steps < 1:
