@@ -5,7 +5,9 @@
    `predict_velocity`, i.e. the condition encoder and `VinoTransformer3DModel.forward` with reference latents):
    stage 1 trains the queries and connectors on long captions with image reconstruction as a proxy task; stage 2
    adds the MMDiT, with long and short captions (`--single-shapes` opens it with one-shape scenes, a curriculum
-   that is off by default); stage 3 mixes every task with an image-selection proxy task.
+   that is off by default); stage 3 mixes every task with an image-selection proxy task. Batched
+   (`world.batching`): pools of requests prepared once, trained in groups of one layout (one VLM and one MMDiT
+   forward per group), with a loss that weights the latent cells shapes cover.
    Flow matching (x_t = (1 - s) x_0 + s e, timestep s * 999, target velocity e - x_0), condition dropout per
    modality as the pipeline's CFG branches drop them, AdamW, EMA, gradient clipping, resumable checkpoints.
 
