@@ -411,3 +411,15 @@ def test_stage_three_gives_t2i_and_the_edits_most_samples_and_the_stage_order_st
         with pytest.raises(SystemExit):
             parse_args(["--batch", "4", flag, value])
         assert f"{flag} {value}: {message}" in capsys.readouterr().err
+
+
+def test_pool_requests_use_the_sample_video_at_the_engine_geometry(tiny_pipe, tmp_path):
+    """`exact_request_of` keeps `request_of`'s geometry, VLM frame count and rate, with the sample's own frames."""
+    from vino_app.world.batching import exact_request_of, request_of
+
+    sample = make_sample(np.random.default_rng(2), "tiv2v", True)
+    engine, exact = request_of(tiny_pipe, sample, tmp_path), exact_request_of(tiny_pipe, sample, tmp_path)
+    assert (exact.task, exact.num_frames, exact.height, exact.width) == (engine.task, engine.num_frames, engine.height, engine.width)
+    assert np.array_equal(exact.video_frames, sample.video) and exact.video_frames.shape == engine.video_frames.shape
+    assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape and exact.vlm_video.fps == engine.vlm_video.fps
+    assert (exact.vlm_video.frames - engine.vlm_video.frames).abs().mean() < 5  # the codec's small changes only
