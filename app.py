@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import spaces  # noqa: F401  first: on a ZeroGPU Space it patches torch's CUDA before anything can touch CUDA
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 
+    threading.Thread(target=studio.calibrate, name="calibrate", daemon=True).start()  # time estimates from the start
     from vino_app.ui import API_GUARD, CSS, StudioUI
 
     demo = StudioUI(studio).build()

@@ -20,7 +20,7 @@ from ..studio.reuse import Reused, from_entry, from_file
 from ..studio.settings import task_fits
 from ..studio.studio import new_job_id
 from .errors import hide_paths
-from .record import settings_from, values_from
+from .record import released_sliders, settings_from, values_from
 
 GRID_AXES = {"text CFG": "guidance_scale", "image CFG": "image_guidance_scale"}  # CFG-grid axis -> control
 KEEP = gr.update()  # an output left as it is
@@ -163,6 +163,12 @@ class Handlers:
             return "auto"
         return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
 
+    @staticmethod
+    def release_view(release, task, num_frames, gallery, video) -> list:
+        """The sliders "Release defaults" fills, for the attached references (`record.released_sliders`)."""
+        count = len(gallery_paths(gallery)) if isinstance(gallery, list) else 0
+        return released_sliders(release, task, num_frames, count, bool(video))
+
     # ------------------------------------------------------------------ presets and estimates
 
     def apply_preset(self, key):
@@ -173,7 +179,7 @@ class Handlers:
             numbered(preset.image_paths()),
             preset.video_path(),
             f"**{html.escape(preset.name)}** — {html.escape(preset.description)}",
-            *values_from(preset.settings),
+            *values_from(preset.settings, len(preset.images), preset.video is not None),
         ]
 
     def estimate(self, prompt, gallery, video, settings: GenerationSettings, request=None):
@@ -244,7 +250,13 @@ class Handlers:
     def rewrite(self, prompt, gallery, video):
         if not (prompt or "").strip():
             raise gr.Error("Write a short request first; the VLM expands it into a detailed caption.")
-        return self.studio.rewrite(prompt, tuple(gallery_paths(gallery)), video or None)
+        caption = self.studio.rewrite(prompt, tuple(gallery_paths(gallery)), video or None)
+        if not caption.strip():
+            raise gr.Error(
+                "The VLM wrote an empty caption for this request (the loaded model's VLM gave no words); your "
+                "instruction is unchanged: generate with it as it is, or add detail and rewrite again."
+            )
+        return caption
 
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, settings, request: gr.Request = None):
         """Status, contact sheet image, contact sheet video, the cells' gallery, the cells' entries."""
@@ -290,8 +302,8 @@ class Handlers:
     def fill(self, reused: Reused) -> list:
         """Outputs of a reuse: instruction, images, video, the controls, the preset label and note cleared (the
         settings are no longer a preset's), a status line."""
-        return [reused.prompt, numbered(list(reused.images)), reused.video, *values_from(reused.settings), None, "",
-                html.escape(reused.note())]
+        shown = values_from(reused.settings, reused.num_images, reused.has_video)
+        return [reused.prompt, numbered(list(reused.images)), reused.video, *shown, None, "", html.escape(reused.note())]
 
     def reuse(self, entry):
         """This session's history item: references attached again only when they are files the studio owns."""
