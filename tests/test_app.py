@@ -264,7 +264,9 @@ def test_an_empty_rewrite_says_why(app, monkeypatch):
 def test_generation_streams_a_progress_bar_and_a_preview(app, monkeypatch):
     _, studio = app
     monkeypatch.setattr(studio, "preview_interval_s", 0.0)
-    events = list(StudioUI(studio).generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
+    ui = StudioUI(studio)
+    ui.status_interval_s = 0.0
+    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
     statuses = [e[0] for e in events]
     assert statuses[0].endswith(": starting…") and statuses[-1].startswith("Done: t2i")
     for step, status in enumerate(statuses[1:-1], start=1):
@@ -281,3 +283,14 @@ def test_every_preset_is_listed(app):
     dropdown = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "preset")
     assert [choice[1] for choice in dropdown["props"]["choices"]] == [p.key for p in studio.presets]
     assert sorted(p.settings.task for p in studio.presets) == sorted(TASKS)  # one for each of the nine tasks
+
+
+def test_the_progress_bar_is_sent_at_most_once_per_interval(app, monkeypatch):
+    _, studio = app
+    monkeypatch.setattr(studio, "preview_interval_s", 3600.0)
+    ui = StudioUI(studio)
+    ui.status_interval_s = 3600.0
+    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=6, side=64))))
+    bars = [re.search(r'value="(\d+)" max="6"', e[0]) for e in events]
+    assert [int(bar.group(1)) for bar in bars if bar] == [0, 1]  # the start, then step 1 (with its preview)
+    assert events[-1][0].startswith("Done: t2i")

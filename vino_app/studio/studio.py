@@ -27,6 +27,7 @@ from ..pipeline import VinoPipeline
 from ..prompt import ReferenceReport, chat_text, check_references
 from ..plan import footprints_from_configs
 from ..tasks import TaskSpec
+from .compute import compute, submit
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
 from .limits import MAX_CFG_GRID_CELLS, check_counts, check_text
@@ -35,7 +36,8 @@ from .sheet import contact_sheet
 
 PREVIEW_MAX_PIXELS = 512 * 512
 PREVIEW_INTERVAL_S = 0.5  # at most one preview decode (and one image sent to the page) per this many seconds
-CALIBRATION_STEPS = (1, 3)  # the start-up runs that measure this machine: seconds per step and fixed seconds
+CALIBRATION_STEPS = (2, 6)  # the start-up runs that measure this machine: seconds per step and fixed seconds
+CALIBRATION_REPEATS = 2  # each timed this often, the fastest kept (a busy machine only ever slows a run down)
 StepCallback = Callable[[int, int, "np.ndarray | None"], None]  # (step done, total steps, preview [H, W, 3] or None)
 
 
@@ -159,13 +161,17 @@ class Studio:
 
     @classmethod
     def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
-        return cls(_load_pipeline(source, memory_profile), source, output_dir)
+        """Load the pipeline on the compute thread (`compute`) and wrap it."""
+        return cls(compute(_load_pipeline, source, memory_profile), source, output_dir)
 
     def switch_profile(self, memory_profile: str) -> None:
         """Reload the model under another memory profile (waits for a running job; the old copy is freed first)."""
         if memory_profile == self.profile_name:
             return
         get_profile(memory_profile)
+        compute(self._reload, memory_profile)
+
+    def _reload(self, memory_profile: str) -> None:
         with self._lock:
             previous = self.profile_name
             old, self.pipe = self.pipe, None
@@ -217,18 +223,14 @@ class Studio:
 
     def calibrate(self) -> None:
         """Measure this machine before the first request (`app.py` runs it beside the page's start): the default
-        preset's request, image-only and without references, at each of `CALIBRATION_STEPS` steps; the difference gives the seconds per step (the
+        preset's request, image-only and without references, at each of `CALIBRATION_STEPS` steps (the fastest
+        of `CALIBRATION_REPEATS` runs); the difference gives the seconds per step (the
         throughput) and the rest the fixed seconds of a request."""
         settings = replace(self.presets[0].settings, task="auto", num_frames=1, cache="off")
         jobs = [Job("a red circle", (), None, replace(settings, num_inference_steps=n)) for n in CALIBRATION_STEPS]
         with self._lock:
-            measured = []
-            for job in (jobs[0], *jobs):  # the first run warms up (lazy set-up, kernel choice) and is not counted
-                kwargs = job.settings.pipeline_kwargs([], None)
-                started = time.perf_counter()
-                self.pipe(job.prompt, **kwargs)
-                measured.append(time.perf_counter() - started)
-            measured = measured[1:]
+            self.pipe(jobs[0].prompt, **jobs[0].settings.pipeline_kwargs([], None))  # warm-up (lazy set-up), not timed
+            measured = [min(self._timed(job) for _ in range(CALIBRATION_REPEATS)) for job in jobs]
         self.overhead_s = 0.0
         few, many = (self.estimate(job).seconds for job in jobs)
         if measured[1] > measured[0]:
@@ -332,13 +334,17 @@ class Studio:
         """The loaded Qwen3-VL's detailed caption for a short request (understanding then generation)."""
         check_text(prompt, "instruction")
         check_counts(len(images), int(video is not None))
+        return compute(self._rewrite, prompt, list(images), video)
+
+    def _rewrite(self, prompt: str, images: list[str], video: str | None) -> str:
         with self._lock:
-            return self.pipe.rewrite_prompt(prompt, list(images), video)
+            return self.pipe.rewrite_prompt(prompt, images, video)
 
     # ------------------------------------------------------------------ internals
 
     def _stream(self, work: Callable[[Callable], list], job_id: str) -> Iterator:
-        """Run `work` in a thread and yield its events; when the consumer stops early, cancel job `job_id`."""
+        """Run `work` on the compute thread and yield its events; when the consumer stops early, cancel job
+        `job_id`."""
         events: queue.Queue = queue.Queue()
         done = object()
 
@@ -355,8 +361,7 @@ class Studio:
                 self._abandoned.discard(job_id)
             events.put(done)
 
-        worker = threading.Thread(target=target, daemon=True)
-        worker.start()
+        worker = submit(target)
         finished = False
         try:
             while (item := events.get()) is not done:
@@ -366,7 +371,7 @@ class Studio:
                 yield item
             finished = True
         finally:
-            if not finished and worker.is_alive():
+            if not finished and not worker.done():
                 self._abandoned.add(job_id)
                 self.cancel(job_id=job_id)
 
@@ -403,6 +408,13 @@ class Studio:
     def _previews_cheap(self, kwargs: dict) -> bool:
         """Decoding a preview (one frame) every step is cheap at a modest size with no offload hooks."""
         return kwargs["area"] <= PREVIEW_MAX_PIXELS and not self.pipe.memory_profile.offload
+
+    def _timed(self, job: Job) -> float:
+        """Seconds of the engine call of a job without references."""
+        kwargs = job.settings.pipeline_kwargs([], None)
+        started = time.perf_counter()
+        self.pipe(job.prompt, **kwargs)
+        return time.perf_counter() - started
 
     def _use_attention(self, backend: str) -> None:
         """Switch the MMDiT's attention backend when a job asks for another one (refused in one line when this

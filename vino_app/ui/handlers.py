@@ -24,6 +24,21 @@ from .record import released_sliders, settings_from, values_from
 
 GRID_AXES = {"text CFG": "guidance_scale", "image CFG": "image_guidance_scale"}  # CFG-grid axis -> control
 KEEP = gr.update()  # an output left as it is
+STATUS_INTERVAL_S = 0.25  # the progress bar is sent at most this often (each update is a message to the page)
+
+
+class Throttle:
+    """`due()` is True at most once per `interval_s` seconds (the first time always)."""
+
+    def __init__(self, interval_s: float = STATUS_INTERVAL_S) -> None:
+        self.interval_s, self.last = interval_s, -float("inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.interval_s:
+            return False
+        self.last = now
+        return True
 
 
 def gallery_paths(gallery: list | None) -> list[str]:
@@ -70,6 +85,7 @@ class Handlers:
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
         self.uploads = studio.output_dir / "uploads"
+        self.status_interval_s = STATUS_INTERVAL_S
 
     # ------------------------------------------------------------------ helpers
 
@@ -200,8 +216,11 @@ class Handlers:
         job_id, started = new_job_id(), time.monotonic()
         total = job.settings.num_inference_steps
         yield progress_html(job_id, 0, total, 0.0, "starting"), *result_view(), KEEP, KEEP
+        throttle = Throttle(self.status_interval_s)
         try:
             for event in self.studio.stream(job, getattr(request, "session_hash", None), job_id):
+                if isinstance(event, Progress) and event.preview is None and not throttle.due():
+                    continue
                 if isinstance(event, Progress):
                     status = progress_html(job_id, event.step, event.total, time.monotonic() - started,
                                            f"step {event.step} of {event.total}")
@@ -266,13 +285,15 @@ class Handlers:
         steps = cells * job.settings.num_inference_steps
         yield progress_html(job_id, 0, steps, 0.0, f"starting {cells} cells"), KEEP, KEEP, KEEP, []
         owner = getattr(request, "session_hash", None)
+        throttle = Throttle(self.status_interval_s)
         for event in self.studio.cfg_grid(job, text_scales, image_scales, owner, job_id):
             if isinstance(event, Progress):
                 what = f"cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}"
                 elapsed = time.monotonic() - started
                 status = progress_html(job_id, done * event.total + event.step, steps, elapsed, what)
                 done += event.step == event.total
-                yield status, KEEP, KEEP, KEEP, []
+                if throttle.due():
+                    yield status, KEEP, KEEP, KEEP, []
             else:
                 sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
                 is_video = event[0].is_video
