@@ -219,7 +219,7 @@ class Handlers:
         throttle = Throttle(self.status_interval_s)
         try:
             for event in self.studio.stream(job, getattr(request, "session_hash", None), job_id):
-                if isinstance(event, Progress) and event.preview is None and not throttle.due():
+                if isinstance(event, Progress) and not (throttle.due() or event.preview is not None):
                     continue
                 if isinstance(event, Progress):
                     status = progress_html(job_id, event.step, event.total, time.monotonic() - started,
