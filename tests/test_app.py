@@ -51,13 +51,11 @@ def resend(gallery: list[dict]) -> list[dict]:
 
 
 def settings(**changes) -> list:
-    """The control values in `record.NAMES` order (the optional ones given only when changed)."""
+    """Every control value, in `record.NAMES` order (a raw HTTP call must send them all)."""
     names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative", "release",
              "cache", "attention"]
     values = dict(zip(names, [*FAST_IMAGE, False, "off", "native"])) | changes
-    optional = [n for n in names[len(FAST_IMAGE):] if n in changes]
-    last = max((names.index(n) for n in optional), default=len(FAST_IMAGE) - 1)
-    return [values[n] for n in names[: last + 1]]
+    return [values[n] for n in names]
 
 
 def test_every_action_has_a_named_endpoint(app):
