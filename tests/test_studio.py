@@ -347,6 +347,9 @@ def test_calibration_sets_the_rate_from_measured_runs(studio, monkeypatch):
         assert studio.overhead_s == pytest.approx(fixed, abs=0.08)
         assert studio.estimate(job).seconds == pytest.approx(fixed + 20 * per_step, rel=0.25)
         assert CALIBRATION_STEPS[1] > CALIBRATION_STEPS[0]
+        studio._calibrate(job, 2 * (fixed + 20 * per_step))  # a job that took twice the estimate
+        assert studio.estimate(job).seconds == pytest.approx(2 * (fixed + 20 * per_step), rel=0.01)
+        assert studio.overhead_s == pytest.approx(2 * fixed, abs=0.16)
     finally:
         studio.throughput, studio.overhead_s = before
 

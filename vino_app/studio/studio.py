@@ -424,10 +424,12 @@ class Studio:
             self._attention = backend
 
     def _calibrate(self, job: Job, seconds: float) -> None:
-        """Replace the throughput by the one just measured (the steps' share of the estimate is linear in it)."""
-        stepping = self.estimate(job).seconds - self.overhead_s
-        if stepping > 0 and seconds > self.overhead_s:
-            self.throughput *= stepping / (seconds - self.overhead_s)
+        """Scale the fixed seconds and the seconds per step alike so that the estimate of `job` is the `seconds` it
+        just took (the split between them stays the calibration's)."""
+        guess = self.estimate(job).seconds
+        if guess > 0 and seconds > 0:
+            self.overhead_s *= seconds / guess
+            self.throughput *= guess / seconds
 
     def _save(self, job: Job, task: str, frames: np.ndarray, kwargs: dict, seconds: float, label: str) -> StudioResult:
         """Write media (settings embedded; a video edit keeps its source's audio), the task-file sidecar with references
