@@ -385,7 +385,7 @@ class Studio:
         self._use_attention(job.settings.attention)
         total = kwargs["num_inference_steps"]
         preview = self._previews_cheap(kwargs)
-        last_preview = -math.inf
+        last_preview = time.perf_counter()  # the first preview after one interval: a short job needs none
 
         def callback(pipe: VinoPipeline, i: int, timestep: torch.Tensor, tensors: dict) -> None:
             nonlocal last_preview

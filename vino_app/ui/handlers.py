@@ -28,10 +28,10 @@ STATUS_INTERVAL_S = 0.25  # the progress bar is sent at most this often (each up
 
 
 class Throttle:
-    """`due()` is True at most once per `interval_s` seconds (the first time always)."""
+    """`due()` is True at most once per `interval_s` seconds, the first time one interval after it was made."""
 
     def __init__(self, interval_s: float = STATUS_INTERVAL_S) -> None:
-        self.interval_s, self.last = interval_s, -float("inf")
+        self.interval_s, self.last = interval_s, time.monotonic()
 
     def due(self) -> bool:
         now = time.monotonic()
