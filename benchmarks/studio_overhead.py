@@ -4,11 +4,12 @@
 
 One process: the demo model's studio is served by its Gradio app on a free local port; the same t2i request
 (64x64, 20 steps, the world preset's CFG and shift) runs as `VinoPipeline.__call__`, as `Studio.run` (checks,
-saving, zip), both on the studio's compute thread where the app runs its jobs (`vino_app.studio.compute`), and through the app's `/generate` endpoint (gradio_client: queue, streaming; the files left on the server as a page leaves the
-downloads until clicked, and once more fetching all four), interleaved
-after one warm-up of each, `--repeats` times. Prints the median seconds of each and the ratios to the engine call
-(target: `/generate` <= 1.3x), and the time estimate the page shows before the first request (after the start-up
-calibration, `Studio.calibrate`) against the first `Studio.run` and the median (target: within 2x).
+saving, zip), both on the studio's compute thread where the app runs its jobs (`vino_app.studio.compute`), and
+through the app's `/generate` endpoint (gradio_client: queue, streaming; the files left on the server as a page
+leaves the downloads until clicked, and once more fetching all four), interleaved after one warm-up of each,
+`--repeats` times. Prints the median seconds of each and the ratios to the engine call (target: `/generate` <=
+1.3x), and the time estimate the page shows before the first request (after the start-up calibration,
+`Studio.calibrate`) against the first `Studio.run` and the median (target: within 2x).
 """
 
 from __future__ import annotations

@@ -216,17 +216,29 @@ def test_uploads_over_the_size_limit_are_refused(app, tmp_path):
     assert status.startswith("Done: t2i")
 
 
-def test_release_defaults_send_the_releases_values(app, monkeypatch):
-    client, studio = app
+def engine_calls(studio, monkeypatch) -> list[dict]:
+    """The keyword arguments of every `VinoPipeline.__call__` from here on."""
     seen = []
     real = studio.pipe.__class__.__call__
-    monkeypatch.setattr(studio.pipe.__class__, "__call__", lambda pipe, *a, **k: (seen.append(k), real(pipe, *a, **k))[1])
+
+    def spy(pipe, *args, **kwargs):
+        seen.append(kwargs)
+        return real(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(studio.pipe.__class__, "__call__", spy)
+    return seen
+
+
+def test_release_defaults_send_the_releases_values(app, monkeypatch):
+    client, studio = app
+    seen = engine_calls(studio, monkeypatch)
     for frames, release in ((1, 5.0), (5, 7.0)):
-        status, image, video, _ = client.predict("a red circle", [], None, *settings(frames=frames, release=True, steps=2),
-                                                 api_name="/generate")
+        request = settings(frames=frames, release=True, steps=2)  # the steps are the release's 50 too
+        status, image, video, _ = client.predict("a red circle", [], None, *request, api_name="/generate")
         media = (video if frames > 1 else image)["value"]
         embedded = read_settings(media)["settings"]
-        assert (embedded["guidance_scale"], embedded["shift"], embedded["num_inference_steps"]) == (release, release, 50)
+        sent = (embedded["guidance_scale"], embedded["shift"], embedded["num_inference_steps"])
+        assert sent == (release, release, 50), status
         assert (seen[-1]["guidance_scale"], seen[-1]["shift"], seen[-1]["num_frames"]) == (release, release, frames)
     shown = dict(zip(NAMES, values_from(settings_from([*FAST_IMAGE[:1], 9, *FAST_IMAGE[2:], True]), 0, False)))
     assert (shown["guidance_scale"], shown["shift"], shown["release_defaults"]) == (7.0, 7.0, True)
@@ -234,9 +246,7 @@ def test_release_defaults_send_the_releases_values(app, monkeypatch):
 
 def test_speed_options_reach_the_engine_through_generate(app, monkeypatch):
     client, studio = app
-    seen, switched = [], []
-    real = studio.pipe.__class__.__call__
-    monkeypatch.setattr(studio.pipe.__class__, "__call__", lambda pipe, *a, **k: (seen.append(k), real(pipe, *a, **k))[1])
+    seen = engine_calls(studio, monkeypatch)
     status, image, *_ = client.predict("a red circle", [], None, *settings(cache="faster"), api_name="/generate")
     assert status.startswith("Done: t2i") and seen[-1]["cache"] == "faster"
     assert read_settings(image["value"])["settings"]["studio"]["cache"] == "faster"

@@ -338,8 +338,11 @@ def test_calibration_sets_the_rate_from_measured_runs(studio, monkeypatch):
     from vino_app.studio.studio import CALIBRATION_STEPS
 
     fixed, per_step = 0.2, 0.05
-    monkeypatch.setattr(studio.pipe.__class__, "__call__",
-                        lambda pipe, prompt, *a, num_inference_steps, **k: clock.sleep(fixed + per_step * num_inference_steps))
+
+    def sleeping(pipe, prompt, *args, num_inference_steps, **kwargs):
+        clock.sleep(fixed + per_step * num_inference_steps)
+
+    monkeypatch.setattr(studio.pipe.__class__, "__call__", sleeping)
     before = (studio.throughput, studio.overhead_s)
     try:
         studio.calibrate()

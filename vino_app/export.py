@@ -45,7 +45,9 @@ def save_mp4(frames: np.ndarray, path: str | os.PathLike, settings: dict[str, An
     return Path(path)
 
 
-def write_clip(clip: Any, path: str | os.PathLike, settings: dict[str, Any] | None = None, fps: int = VIDEO_FPS) -> Path:
+def write_clip(
+    clip: Any, path: str | os.PathLike, settings: dict[str, Any] | None = None, fps: int = VIDEO_FPS
+) -> Path:
     """Write a moviepy clip as a browser-playable H.264 MP4 (yuv420p, faststart, AAC audio when it has some), with
     `settings` in the 'comment' metadata tag as JSON (as `save_mp4` does)."""
     params = ["-crf", "18", "-movflags", "+faststart"]

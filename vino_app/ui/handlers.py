@@ -324,7 +324,8 @@ class Handlers:
         """Outputs of a reuse: instruction, images, video, the controls, the preset label and note cleared (the
         settings are no longer a preset's), a status line."""
         shown = values_from(reused.settings, reused.num_images, reused.has_video)
-        return [reused.prompt, numbered(list(reused.images)), reused.video, *shown, None, "", html.escape(reused.note())]
+        note = html.escape(reused.note())
+        return [reused.prompt, numbered(list(reused.images)), reused.video, *shown, None, "", note]
 
     def reuse(self, entry):
         """This session's history item: references attached again only when they are files the studio owns."""
