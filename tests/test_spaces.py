@@ -25,7 +25,7 @@ from tests.hub_mirror import files_taken, mirror_released_repos
 from vino_app import VinoPipeline
 from vino_app import spaces_support
 from vino_app.hub_files import RELEASED_FILES
-from vino_app.pipeline import DEFAULT_VLM
+from vino_app.hub_files import DEFAULT_VLM
 from vino_app.spaces_support import MAX_SECONDS_ENV, WORKER_SECONDS, max_duration
 from vino_app.studio import ModelSource, Studio, resolve_model
 from vino_app.studio.models import released_weights_cached

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..memory import MemoryProfile
-from ..pipeline import cfg_branches
+from ..guidance import cfg_branches
 from ..plan import plan_memory
 from .settings import GenerationSettings
 

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..acceleration import ATTENTION_BACKENDS, CACHE_MODES
 from ..errors import VinoInputError
 from .limits import CONTROLS, check_choice, check_text
 from ..sizes import validate_num_frames
@@ -64,8 +63,11 @@ class GenerationSettings:
         numbers are stored as int / float."""
         check_choice(self.task, "task", TASK_CHOICES)
         check_choice(self.aspect, "aspect", ASPECTS)
-        check_choice(self.cache, "cache", CACHE_MODES)
-        check_choice(self.attention, "attention", ATTENTION_BACKENDS)
+        if self.cache != "off" or self.attention != DEFAULT_ATTENTION:  # the speed module loads diffusers' hooks
+            from ..acceleration import ATTENTION_BACKENDS, CACHE_MODES
+
+            check_choice(self.cache, "cache", CACHE_MODES)
+            check_choice(self.attention, "attention", ATTENTION_BACKENDS)
         for name, allowed in CONTROLS.items():
             value = getattr(self, name)
             if value is not None or name not in RELEASE_DEFAULTS:

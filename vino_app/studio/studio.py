@@ -11,19 +11,18 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
-from ..acceleration import ATTENTION_BACKENDS
 from ..errors import GenerationCancelled, VinoError, VinoInputError
 from ..export import save_png, save_with_sidecar, write_clip
 from ..media import load_image, probe_video
-from ..memory import get_profile
-from ..pipeline import VinoPipeline
+from ..memory import default_profile_name, get_profile
 from ..prompt import ReferenceReport, chat_text, check_references
 from ..plan import footprints_from_configs
 from ..tasks import TaskSpec
@@ -33,6 +32,9 @@ from .models import PRESETS_DIR, REPO_ROOT, ModelSource
 from .limits import MAX_CFG_GRID_CELLS, check_counts, check_text
 from .settings import DEFAULT_ATTENTION, GenerationSettings, Preset, load_presets
 from .sheet import contact_sheet
+
+if TYPE_CHECKING:
+    from ..pipeline import VinoPipeline
 
 PREVIEW_MAX_PIXELS = 512 * 512
 PREVIEW_INTERVAL_S = 0.5  # at most one preview decode (and one image sent to the page) per this many seconds
@@ -143,26 +145,73 @@ def cheaper_settings(settings: GenerationSettings) -> GenerationSettings | None:
 class Studio:
     """A loaded VINO pipeline and what the studio does with it. Thread-safe: jobs run one at a time."""
 
-    def __init__(self, pipe: VinoPipeline, source: ModelSource, output_dir: str | os.PathLike) -> None:
-        self.pipe = pipe
+    def __init__(
+        self, pipe: VinoPipeline | Future[VinoPipeline], source: ModelSource, output_dir: str | os.PathLike
+    ) -> None:
+        """`pipe`: the loaded pipeline, or a future of it (see `load(background=True)`); every use of `pipe` waits
+        for it and re-raises a failed load."""
+        self._pipe = pipe if isinstance(pipe, Future) else _resolved(pipe)
+        self._loading_profile: str | None = None  # the profile being loaded in the background
         self.source = source
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.model_size = model_size(pipe)
         self.presets: list[Preset] = load_presets(PRESETS_DIR / source.family, REPO_ROOT)
-        self.throughput = DEFAULT_THROUGHPUT["cuda" if pipe._execution_device.type == "cuda" else "cpu"]
+        self._model_size: ModelSize | None = None
+        self._throughput: float | None = None
         self.overhead_s = 0.0  # seconds a request costs besides its steps (encoders, decoding, saving)
         self.preview_interval_s = PREVIEW_INTERVAL_S
-        self.attention_backends = usable_attention_backends(pipe)
+        self._attention_backends: list[str] | None = None
         self._attention = DEFAULT_ATTENTION
         self._lock = threading.Lock()
         self._running: RunningJob | None = None
         self._abandoned: set[str] = set()  # ids of jobs whose stream closed before they ended
 
     @classmethod
-    def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
-        """Load the pipeline on the compute thread (`compute`) and wrap it."""
-        return cls(compute(_load_pipeline, source, memory_profile), source, output_dir)
+    def load(
+        cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike, background: bool = False
+    ) -> "Studio":
+        """The studio of `source` under `memory_profile`; with `background` it returns at once and the model loads
+        on the compute thread (`compute`; the page can be served meanwhile: `ready` says when it is loaded)."""
+        if not background:
+            return cls(compute(_load_pipeline, source, memory_profile), source, output_dir)
+        studio = cls(submit(_load_pipeline, source, memory_profile), source, output_dir)  # its future holds an error
+        studio._loading_profile = get_profile(memory_profile or default_profile_name()).name
+        return studio
+
+    @property
+    def pipe(self) -> VinoPipeline:
+        """The pipeline (waits while it loads; raises what made its load fail)."""
+        return self._pipe.result()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the model has finished loading (successfully or not)."""
+        return self._pipe.done()
+
+    @property
+    def model_size(self) -> ModelSize:
+        if self._model_size is None:
+            self._model_size = model_size(self.pipe)
+        return self._model_size
+
+    @property
+    def throughput(self) -> float:
+        """MMDiT FLOP/s the time estimate assumes: the device's guess until a run measures it."""
+        if self._throughput is None:
+            self._throughput = DEFAULT_THROUGHPUT["cuda" if self.pipe._execution_device.type == "cuda" else "cpu"]
+        return self._throughput
+
+    @throughput.setter
+    def throughput(self, value: float) -> None:
+        self._throughput = value
+
+    @property
+    def attention_backends(self) -> list[str]:
+        """The attention backends this machine runs for the loaded model (`usable_attention_backends`; waits for
+        the model)."""
+        if self._attention_backends is None:
+            self._attention_backends = compute(usable_attention_backends, self.pipe)
+        return self._attention_backends
 
     def switch_profile(self, memory_profile: str) -> None:
         """Reload the model under another memory profile (waits for a running job; the old copy is freed first)."""
@@ -174,20 +223,22 @@ class Studio:
     def _reload(self, memory_profile: str) -> None:
         with self._lock:
             previous = self.profile_name
-            old, self.pipe = self.pipe, None
-            del old
+            self._pipe = _resolved(None)
             self._free_memory()
             try:
-                self.pipe = _load_pipeline(self.source, memory_profile)
+                self._pipe = _resolved(_load_pipeline(self.source, memory_profile))
             except Exception:
-                self.pipe = _load_pipeline(self.source, previous)  # keep serving as before
+                self._pipe = _resolved(_load_pipeline(self.source, previous))  # keep serving as before
                 raise
             finally:
-                self._attention = DEFAULT_ATTENTION
-            self.model_size = model_size(self.pipe)
+                self._attention, self._attention_backends = DEFAULT_ATTENTION, None
+            self._model_size = None
 
     @property
     def profile_name(self) -> str:
+        """The memory profile loaded (or being loaded: this does not wait)."""
+        if not self.ready or self._pipe.exception() is not None:
+            return self._loading_profile
         return self.pipe.memory_profile.name
 
     def preset(self, key: str) -> Preset:
@@ -476,6 +527,8 @@ def download_stem(job: Job, what: str) -> str:
 def usable_attention_backends(pipe: VinoPipeline) -> list[str]:
     """The attention backends `pipe` accepts on its device (`VinoPipeline.set_attention_backend` checks the device
     and diffusers' package requirements); 'native' first, and the pipeline is left on it."""
+    from ..acceleration import ATTENTION_BACKENDS
+
     usable = []
     for backend in (DEFAULT_ATTENTION, *(b for b in ATTENTION_BACKENDS if b != DEFAULT_ATTENTION)):
         try:
@@ -487,7 +540,15 @@ def usable_attention_backends(pipe: VinoPipeline) -> list[str]:
     return usable
 
 
+def _resolved(pipe: VinoPipeline | None) -> Future:
+    future: Future = Future()
+    future.set_result(pipe)
+    return future
+
+
 def _load_pipeline(source: ModelSource, memory_profile: str | None) -> VinoPipeline:
+    from ..pipeline import VinoPipeline
+
     pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
     pipe.set_progress_bar_config(disable=True)
     return pipe

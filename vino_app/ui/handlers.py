@@ -105,11 +105,21 @@ class Handlers:
         if studio.source.kind == "tiny" and "noise" not in label:
             label += " — random test weights: outputs are noise"
         warn = "⚠️ " if studio.source.kind == "tiny" else ""
+        if not studio.ready:
+            return f"# VINO Studio\nLoading **{warn}{label}** · memory profile **{studio.profile_name}** …"
         note = hosting_note(studio.source, studio.pipe._execution_device.type)
         return (
             f"# VINO Studio\nModel: **{warn}{label}** · memory profile **{studio.profile_name}** · "
             f"device **{studio.pipe._execution_device}**" + (f"  \n{html.escape(note)}" if note else "")
         )
+
+    def loaded_header(self) -> str:
+        """The header once the model has loaded (waits for a background load; a failed one says why)."""
+        try:
+            self.studio.pipe
+        except VinoError as exc:
+            return f"# VINO Studio\nThe model could not be loaded: {html.escape(hide_paths(str(exc)))}"
+        return self.header()
 
     def switch_profile(self, name):
         if self.studio.profile_name == "zerogpu" and name != "zerogpu":
@@ -178,6 +188,10 @@ class Handlers:
         if not isinstance(task, str) or not isinstance(gallery, (list, type(None))):
             return "auto"
         return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
+
+    def attention_choices(self):
+        """The attention dropdown offering the backends this machine runs (asked once the model has loaded)."""
+        return gr.update(choices=self.studio.attention_backends)
 
     @staticmethod
     def release_view(release, task, num_frames, gallery, video) -> list:

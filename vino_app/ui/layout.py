@@ -111,7 +111,7 @@ def build(ui: Handlers) -> gr.Blocks:
                     rewritten = gr.Textbox(label="Rewritten caption (editable)", lines=3, elem_id="rewritten")
                     use_rewritten = gr.Button("Use this caption")
                 with gr.Accordion("Settings", open=True):
-                    controls = SettingsControls.create(studio.attention_backends)
+                    controls = SettingsControls.create(lambda: studio.attention_backends)
                     dice = gr.Button("🎲 Random seed", size="sm")
                     profile = gr.Dropdown(
                         sorted(PROFILES),
@@ -230,4 +230,7 @@ def build(ui: Handlers) -> gr.Blocks:
         reuse.click(user_errors(ui.reuse), picked, fill_outputs, api_name=False, **quiet)
         reuse_drop.upload(user_errors(ui.reuse_file), reuse_drop, fill_outputs, api_name="reuse_settings", **quiet)
         demo.load(preset_fn, preset, preset_outputs, api_name=False, **quiet)
+        demo.load(user_errors(ui.attention_choices), None, controls.attention, api_name=False, show_progress="hidden")
+        if not studio.ready:  # loading in the background: the header says so until it is loaded
+            demo.load(ui.loaded_header, None, header, api_name=False, concurrency_limit=None, **quiet)
     return demo

@@ -9,10 +9,10 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from ..acceleration import CACHE_MODES
 from ..errors import VinoError
-from ..controls import control_dropdown, control_number, control_slider
+from ..controls import checked, control_dropdown, control_number, control_slider
 from ..studio import ASPECTS, TASK_CHOICES, GenerationSettings
+from ..studio.limits import check_choice
 from ..studio.settings import AUTO_TASK, DEFAULT_ATTENTION, RELEASE_DEFAULTS
 
 RELEASE_FLAG = "release_defaults"
@@ -41,9 +41,12 @@ class SettingsControls:
     attention: gr.Dropdown
 
     @classmethod
-    def create(cls, attention_backends: Sequence[str]) -> "SettingsControls":
+    def create(cls, attention_backends: Callable[[], Sequence[str]]) -> "SettingsControls":
         """Lay the controls out in the current Blocks context (the dice button is the layout's); the speed options
-        in an accordion of their own, offering the attention backends this machine runs."""
+        in an accordion of their own. `attention_backends()` lists those this machine runs (it waits for the model:
+        it is asked when a value is posted, and the layout fills the choices when the page loads)."""
+        from ..acceleration import CACHE_MODES
+
         with gr.Row():
             task = control_dropdown("task", list(TASK_CHOICES), AUTO_TASK, label="Task (auto: from the inputs)",
                                     elem_id="task")
@@ -66,8 +69,11 @@ class SettingsControls:
             cache = control_dropdown("cache", list(CACHE_MODES), "off", elem_id="cache",
                                      label="Step cache (off: every block every step; fast / faster reuse the "
                                      "later blocks on steps that change little)")
-            attention = control_dropdown("attention", list(attention_backends), DEFAULT_ATTENTION,
-                                         label="Attention backend (those this machine runs)", elem_id="attention")
+            attention = checked(
+                gr.Dropdown([DEFAULT_ATTENTION], value=DEFAULT_ATTENTION, elem_id="attention",
+                            label="Attention backend (those this machine runs)"),
+                lambda payload: check_choice(payload, "attention", attention_backends()),
+            )
         return cls(task, frames, side, aspect, steps, cfg, image_cfg, shift, seed, negative, release, cache, attention)
 
     def components(self) -> list[gr.components.Component]:
