@@ -14,6 +14,7 @@ import spaces  # noqa: F401  first: on a ZeroGPU Space it patches torch's CUDA b
 from vino_app.errors import VinoError  # noqa: E402
 from vino_app.memory import PROFILES  # noqa: E402
 from vino_app.studio import Studio, resolve_model  # noqa: E402
+from vino_app.studio.compute import submit  # noqa: E402
 from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT, on_zerogpu  # noqa: E402
 
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 
+    submit(studio.calibrate)  # on the compute thread, while the page starts: time estimates from the first request
     from vino_app.ui import API_GUARD, CSS, StudioUI
 
     demo = StudioUI(studio).build()
