@@ -14,6 +14,7 @@ import spaces  # noqa: F401  first: on a ZeroGPU Space it patches torch's CUDA b
 from vino_app.errors import VinoError  # noqa: E402
 from vino_app.memory import PROFILES  # noqa: E402
 from vino_app.studio import Studio, resolve_model  # noqa: E402
+from vino_app.studio.compute import submit  # noqa: E402
 from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT, on_zerogpu  # noqa: E402
 
 
@@ -37,15 +38,20 @@ def memory_profile(choice: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the page at once and load the model behind it (the header says "Loading" until it is ready; a request
+    waits for it); a model that fails to load ends the process with its message."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         source = resolve_model(args.model)
         print(f"VINO Studio: loading {source.label} …", flush=True)
-        studio = Studio.load(source, memory_profile(args.profile), args.output_dir)
+        # on ZeroGPU the model is loaded before serving, as its start-up expects
+        background = not on_zerogpu()
+        studio = Studio.load(source, memory_profile(args.profile), args.output_dir, background=background)
     except VinoError as exc:
         sys.exit(f"error: {exc}")
 
+    submit(studio.calibrate)  # on the compute thread, while the page starts: time estimates from the first request
     from vino_app.ui import API_GUARD, CSS, StudioUI
 
     demo = StudioUI(studio).build()
@@ -57,7 +63,15 @@ def main(argv: list[str] | None = None) -> None:
         show_error=True,
         app_kwargs=API_GUARD,
         css=CSS,
+        prevent_thread_lock=True,
     )
+    try:
+        studio.pipe
+    except VinoError as exc:
+        demo.close()
+        sys.exit(f"error: {exc}")
+    print(f"VINO Studio: {source.label} loaded (memory profile {studio.profile_name})", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

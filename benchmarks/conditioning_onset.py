@@ -21,7 +21,8 @@ import torch
 from diffusers import AutoencoderKLHunyuanVideo
 
 from vino_app.evaluate import target_latents
-from vino_app.pipeline import TIMESTEP_SCALE, cfg_branches
+from vino_app.guidance import cfg_branches
+from vino_app.pipeline import TIMESTEP_SCALE
 from vino_app.train import training_sigma
 from vino_app.world import demo_model_dir
 from vino_app.world.model import WorldModelConfig, assemble_pipeline, new_transformer

@@ -20,7 +20,7 @@ from huggingface_hub import file_download
 from safetensors.torch import load_file, save_file
 
 from vino_app.hub_files import RELEASED_FILES
-from vino_app.pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
+from vino_app.hub_files import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
 
 COMMIT = "0" * 40
 # Files the hub repos hold beside the ones the engine reads; a loader that opens any of them downloads too much.

@@ -17,9 +17,9 @@ from PIL import Image
 
 from vino_app.export import read_settings
 from vino_app.studio import ModelSource, Studio
-from vino_app.tasks import read_task_file
+from vino_app.tasks import TASKS, read_task_file
 from vino_app.ui import StudioUI
-from vino_app.ui.record import NAMES, released_sliders, settings_from, values_from
+from vino_app.ui.record import NAMES, settings_from, values_from
 
 # task, frames, side, aspect, steps, text CFG, image CFG, shift, seed, negative prompt ("Release defaults" left out)
 FAST_IMAGE = ["auto", 1, 64, "1:1", 2, 4.0, 1.0, 3.0, 3, ""]
@@ -51,8 +51,10 @@ def resend(gallery: list[dict]) -> list[dict]:
 
 
 def settings(**changes) -> list:
-    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative", "release"]
-    values = dict(zip(names, [*FAST_IMAGE, False])) | changes
+    """Every control value, in `record.NAMES` order (a raw HTTP call must send them all)."""
+    names = ["task", "frames", "side", "aspect", "steps", "cfg", "image_cfg", "shift", "seed", "negative", "release",
+             "cache", "attention"]
+    values = dict(zip(names, [*FAST_IMAGE, False, "off", "native"])) | changes
     return [values[n] for n in names]
 
 
@@ -84,6 +86,8 @@ def test_generate_image_with_settings_embedded_and_sidecar(app, media):
     bundle = next(d for d in downloads if d.endswith(".zip"))
     names = zipfile.ZipFile(bundle).namelist()
     assert not [n for n in names if n.endswith(".zip")] and any(n.endswith(".png") for n in names)  # not itself
+    stems = {Path(d).stem for d in downloads}  # one descriptive name: task, seed, date and time
+    assert len(stems) == 1 and re.fullmatch(r"vino-ti2i_base-seed3-\d{8}-\d{6}-[0-9a-f]{4}", stems.pop()), downloads
 
 
 def test_generate_video_is_browser_playable_h264(app, media):
@@ -212,29 +216,71 @@ def test_uploads_over_the_size_limit_are_refused(app, tmp_path):
     assert status.startswith("Done: t2i")
 
 
-def test_release_defaults_send_the_releases_cfg_and_shift(app):
-    client, _ = app
+def engine_calls(studio, monkeypatch) -> list[dict]:
+    """The keyword arguments of every `VinoPipeline.__call__` from here on."""
+    seen = []
+    real = studio.pipe.__class__.__call__
+
+    def spy(pipe, *args, **kwargs):
+        seen.append(kwargs)
+        return real(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(studio.pipe.__class__, "__call__", spy)
+    return seen
+
+
+def test_release_defaults_send_the_releases_values(app, monkeypatch):
+    client, studio = app
+    seen = engine_calls(studio, monkeypatch)
     for frames, release in ((1, 5.0), (5, 7.0)):
-        status, image, video, _ = client.predict("a red circle", [], None, *settings(frames=frames, release=True), api_name="/generate")
+        request = settings(frames=frames, release=True, steps=2)  # the steps are the release's 50 too
+        status, image, video, _ = client.predict("a red circle", [], None, *request, api_name="/generate")
         media = (video if frames > 1 else image)["value"]
         embedded = read_settings(media)["settings"]
-        assert (embedded["guidance_scale"], embedded["shift"]) == (release, release), status
-    updates = released_sliders(True, 9)
-    assert [(u["value"], u["interactive"]) for u in updates] == [(7.0, False)] * 2
-    assert [u["interactive"] for u in released_sliders(False, 9)] == [True, True]
-    shown = dict(zip(NAMES, values_from(settings_from([*FAST_IMAGE[:1], 9, *FAST_IMAGE[2:], True]))))
+        sent = (embedded["guidance_scale"], embedded["shift"], embedded["num_inference_steps"])
+        assert sent == (release, release, 50), status
+        assert (seen[-1]["guidance_scale"], seen[-1]["shift"], seen[-1]["num_frames"]) == (release, release, frames)
+    shown = dict(zip(NAMES, values_from(settings_from([*FAST_IMAGE[:1], 9, *FAST_IMAGE[2:], True]), 0, False)))
     assert (shown["guidance_scale"], shown["shift"], shown["release_defaults"]) == (7.0, 7.0, True)
 
 
-def test_generation_streams_a_progress_bar_and_a_preview(app):
+def test_speed_options_reach_the_engine_through_generate(app, monkeypatch):
+    client, studio = app
+    seen = engine_calls(studio, monkeypatch)
+    status, image, *_ = client.predict("a red circle", [], None, *settings(cache="faster"), api_name="/generate")
+    assert status.startswith("Done: t2i") and seen[-1]["cache"] == "faster"
+    assert read_settings(image["value"])["settings"]["studio"]["cache"] == "faster"
+    _, _, _, *controls, _, _, _ = client.predict(handle_file(image["value"]), api_name="/reuse_settings")
+    assert dict(zip(NAMES, controls))["cache"] == "faster"
+    with pytest.raises(AppError, match="cache must be one of off, fast, faster; got .*warp"):
+        client.predict("a red circle", [], None, *settings(cache="warp"), api_name="/generate")
+    with pytest.raises(AppError, match="attention must be one of .*; got .*flash"):  # not offered on this machine
+        client.predict("a red circle", [], None, *settings(attention="flash"), api_name="/generate")
+    offered = StudioUI(studio).attention_choices()["choices"]  # what the page offers once it has loaded
+    assert offered == studio.attention_backends and offered[0] == "native" and "flash" not in offered
+
+
+def test_an_empty_rewrite_says_why(app, monkeypatch):
+    client, studio = app
+    monkeypatch.setattr(studio, "rewrite", lambda *args: "  ")
+    with pytest.raises(AppError, match="empty caption"):
+        client.predict("a red circle", [], None, api_name="/rewrite")
+    monkeypatch.setattr(studio, "rewrite", lambda *args: "A red circle on black.")
+    assert client.predict("a red circle", [], None, api_name="/rewrite") == "A red circle on black."
+
+
+def test_generation_streams_a_progress_bar_and_a_preview(app, monkeypatch):
     _, studio = app
-    events = list(StudioUI(studio).generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
+    monkeypatch.setattr(studio, "preview_interval_s", 0.0)
+    ui = StudioUI(studio)
+    ui.status_interval_s = 0.0
+    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
     statuses = [e[0] for e in events]
     assert statuses[0].endswith(": starting…") and statuses[-1].startswith("Done: t2i")
     for step, status in enumerate(statuses[1:-1], start=1):
         assert f'<progress class="job-progress" value="{step}" max="3">' in status and f"step {step} of 3…" in status
         assert re.search(r"\d+\.\d s elapsed · about \d+\.\d s left", status), status
-    previews = [e[1]["value"] for e in events[1:-1]]
+    previews = [e[1]["value"] for e in events[1:-2]]  # every step but the last, which the result follows
     assert all(isinstance(p, np.ndarray) and p.shape == (64, 64, 3) for p in previews)  # shown in the result pane
     assert events[0][1]["visible"] is True and events[0][2]["visible"] is False  # the old video result is hidden
 
@@ -244,4 +290,15 @@ def test_every_preset_is_listed(app):
     config = client.config
     dropdown = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "preset")
     assert [choice[1] for choice in dropdown["props"]["choices"]] == [p.key for p in studio.presets]
-    assert len(studio.presets) >= 8
+    assert sorted(p.settings.task for p in studio.presets) == sorted(TASKS)  # one for each of the nine tasks
+
+
+def test_the_progress_bar_is_sent_at_most_once_per_interval(app, monkeypatch):
+    _, studio = app
+    monkeypatch.setattr(studio, "preview_interval_s", 3600.0)
+    ui = StudioUI(studio)
+    ui.status_interval_s = 3600.0
+    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=6, side=64))))
+    bars = [re.search(r'value="(\d+)" max="6"', e[0]) for e in events]
+    assert [int(bar.group(1)) for bar in bars if bar] == [0]  # the start; the result came within the interval
+    assert events[-1][0].startswith("Done: t2i")

@@ -253,7 +253,8 @@ def test_generate_shows_progress_a_preview_and_the_result(page):
     # while it ran: a progress bar with the step count, elapsed and remaining time, and previews in the result pane
     seen = page.evaluate("window.seen")
     bars = [re.search(r'<progress class="job-progress" value="(\d+)" max="6">', html) for html in seen]
-    assert {int(bar.group(1)) for bar in bars if bar} >= {0, 5}, seen
+    values = {int(bar.group(1)) for bar in bars if bar}
+    assert 0 in values and values & set(range(1, 6)), seen  # the start, then steps (sent at most every 0.25 s)
     assert any(re.search(r"s elapsed · about [\d.]+ s left</span> · Job \w+: step \d of 6", html) for html in seen), seen
     sources = page.evaluate("window.sources")
     assert any(src.endswith(".webp") for src in sources), sources  # previews (the final result is the PNG)
@@ -271,6 +272,9 @@ def test_generate_shows_progress_a_preview_and_the_result(page):
     # downloadable at native size: media with settings, sidecar and a zip that does not hold itself
     links = page.locator("#downloads a[download]")
     expect(links).to_have_count(3)
+    names = [link.get_attribute("download") for link in links.all()]  # unique, descriptive: task, seed, time
+    assert all(re.fullmatch(r"vino-ti2i-seed\d+-\d{8}-\d{6}-[0-9a-f]{4}\.(png|json|zip)", n) for n in names), names
+    assert len({Path(n).stem for n in names}) == 1 and len(set(names)) == 3, names
     png = page.request.get(page.locator('#downloads a[download$=".png"]').get_attribute("href"))
     assert png.ok and png.body().startswith(b"\x89PNG"), png.body()[:16]
     assert png.body()[16:24] == (64).to_bytes(4, "big") * 2  # the PNG's own 64 x 64 pixels
@@ -335,10 +339,22 @@ def test_video_result_loops_with_controls_and_reuse_clears_the_preset(page):
     expect(page.locator("#frames input[type=number]")).to_have_value("9")
     release = page.locator("#release-defaults input")
     release.check()
-    for name in ("cfg", "shift"):  # the release's values for a video, not editable while the box is on
-        expect(page.locator(f"#{name} input[type=number]")).to_have_value("7")
-        expect(page.locator(f"#{name} input[type=range]")).to_be_disabled()
+    # the release's values for a chosen video task, not editable while the box is on
+    for name, value in (("frames", "85"), ("steps", "50"), ("cfg", "7"), ("image-cfg", "1"), ("shift", "7")):
+        expect(page.locator(f"#{name} input[type=number]")).to_have_value(value, timeout=UI_TIMEOUT_MS)
+        expect(page.locator(f"#{name} input[type=range]")).to_be_disabled(timeout=UI_TIMEOUT_MS)
+    release.uncheck()
+    expect(page.locator("#steps input[type=range]")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    set_number(page, "frames", 9)
     set_number(page, "steps", 2)
+    # the speed options: step cache and the attention backends this machine runs
+    page.locator("#speed").get_by_text("Speed").click()
+    page.locator("#attention input").click()
+    offered = [t.replace("✓", "").strip() for t in page.get_by_role("option").all_inner_texts()]
+    assert offered[0] == "native" and "flash" not in offered, offered  # a CPU machine
+    page.keyboard.press("Escape")
+    page.locator("#cache input").click()
+    page.get_by_role("option", name="fast", exact=True).click()
     run_to_done(page)
     expect(page.locator("#status")).to_contain_text("t2v, 9 frame(s)")
     expect(page.locator("#result-image")).to_be_hidden()  # no empty image box above the video
@@ -362,7 +378,9 @@ def test_video_result_loops_with_controls_and_reuse_clears_the_preset(page):
     page.locator("#reuse").click()
     expect(page.locator("#status")).to_contain_text("reused")
     expect(page.locator("#preset input")).to_have_value("")  # the settings are no longer the preset's
-    expect(page.locator("#release-defaults input")).to_be_checked()  # 7 / 7 at 9 frames are the release's
+    expect(page.locator("#release-defaults input")).not_to_be_checked()  # 2 steps are not the release's
+    expect(page.locator("#steps input[type=number]")).to_have_value("2")
+    expect(page.locator("#cache input")).to_have_value("fast")  # the speed option came back too
     no_error_badge(page)
 
 
@@ -371,7 +389,7 @@ def test_every_preset_is_offered(page):
     page.locator("#preset input").click()
     options = page.get_by_role("option")
     offered = [text.replace("✓", "").strip() for text in options.all_inner_texts()]  # the chosen one is ticked
-    assert offered == names and len(names) >= 8
+    assert offered == names and len(names) == 9  # one for each task
 
 
 def test_reference_check_and_generate_error(page):

@@ -12,7 +12,7 @@ import torch
 from vino_app import VinoPipeline, read_task_file
 from vino_app.encoder import Conditioning, vlm_inputs
 from vino_app.media import to_model_pixels
-from vino_app.pipeline import cfg_branches
+from vino_app.guidance import cfg_branches
 from vino_app.prompt import chat_text, default_negative_prompt
 
 from .conftest import GOLDEN

@@ -7,7 +7,8 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from vino_app.encoder import boundary_positions, read_vlm_video, vlm_inputs
-from vino_app.pipeline import cfg_branches, combine_guidance, flow_sigmas
+from vino_app.guidance import cfg_branches, combine_guidance
+from vino_app.pipeline import flow_sigmas
 from vino_app.prompt import chat_text
 
 

@@ -25,7 +25,7 @@ from tests.hub_mirror import files_taken, mirror_released_repos
 from vino_app import VinoPipeline
 from vino_app import spaces_support
 from vino_app.hub_files import RELEASED_FILES
-from vino_app.pipeline import DEFAULT_VLM
+from vino_app.hub_files import DEFAULT_VLM
 from vino_app.spaces_support import MAX_SECONDS_ENV, WORKER_SECONDS, max_duration
 from vino_app.studio import ModelSource, Studio, resolve_model
 from vino_app.studio.models import released_weights_cached
@@ -182,7 +182,8 @@ def test_arguments_results_and_errors_of_every_gpu_call_survive_pickling(tiny_st
         "3, 5", "1", "A red circle", [], None, *FAST_IMAGE, request=visitor()
     )
     assert status.startswith("Done: 2 cells") and len(cells) == len(entries) == 2
-    assert isinstance(fns["rewrite"]("A red circle", [], None), str)
+    with pytest.raises(gr.Error, match="empty caption"):  # the tiny VLM writes nothing; the visitor is told why
+        fns["rewrite"]("A red circle", [], None)
     with pytest.raises(gr.Error, match="Image 2"):  # an engine error reaches the visitor with its own message
         fns["generate"]("Put Image 2 on Image 1", gallery, None, *FAST_IMAGE, request=visitor())
     assert [name for name, _ in calls] == ["generate", "cfg_grid", "rewrite", "generate"]

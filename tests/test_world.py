@@ -164,8 +164,9 @@ def straight(tmp_path_factory):
 def test_training_runs_all_stages_and_resumes_identically(straight, tmp_path):
     root, state = straight
     assert state["step"] == 4 and (root / "vino.ckpt").is_file()
-    interrupted = run_training(tmp_path / "resumed", "--until", "2", "--reuse-vae-from", str(root))
-    assert interrupted["step"] == 2 and (tmp_path / "resumed" / "vino.ckpt").is_file()  # EMA weights at the stop
+    # stopped mid-pool: steps 2 and 3 (stage 3) train on one pool, which the resumed run rebuilds at step 3
+    interrupted = run_training(tmp_path / "resumed", "--until", "3", "--reuse-vae-from", str(root))
+    assert interrupted["step"] == 3 and (tmp_path / "resumed" / "vino.ckpt").is_file()  # EMA weights at the stop
     resumed = run_training(tmp_path / "resumed")
     assert resumed["step"] == 4
     for part in ("transformer", "heads"):
@@ -318,3 +319,107 @@ def test_sampler_settings_from_the_command_line_replace_the_settings_file_in_eve
     }
     with pytest.raises(SystemExit):  # the loss measures do not sample: a sampler setting there is a mistake
         evaluate_module.main(["--model", str(tmp_path), "--conditioning", "--shift", "4"])
+
+
+# ---------------------------------------------------------------------------------------------- batched training
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(straight):
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    from vino_app.world.model import assemble_pipeline
+
+    vae = AutoencoderKLHunyuanVideo.from_pretrained(straight[0] / "hunyuan" / "vae")
+    return assemble_pipeline(straight[0], TINY, 0, vae)
+
+
+def test_batched_groups_equal_the_per_request_path(tiny_pipe, tmp_path):
+    """A pool of every stage-3 task, drawn with dropout so that every branch kind occurs: each group's one
+    condition-encoder and one MMDiT forward give the velocities of the engine's per-request path (`encode_branch`,
+    `encode_references`, `predict_velocity` on the request `exact_request_of` prepares); the pool's latents are the
+    engine's."""
+    from vino_app.media import to_model_pixels
+    from vino_app.train import STAGE3_MIX, training_sigma
+    from vino_app.world.batching import build_pool, draw_groups, exact_request_of, group_velocity, torch_generator
+
+    pipe = tiny_pipe
+    tasks = [task for task in STAGE3_MIX for _ in range(4)]
+    rng = np.random.default_rng(0)
+    pool = build_pool(pipe, rng, tasks, True, tmp_path, 10.0)
+    groups = draw_groups(pool, np.random.default_rng(1), len(pool), 0.3)
+    assert sum(len(g) for g in groups) == len(pool) and max(len(g) for g in groups) > 1
+    assert len({pool[i].sample.task for g in groups for i, _ in g}) == len(STAGE3_MIX)
+    assert {b for g in groups for _, b in g} == {0, 1, 2}
+    generator, worst = torch.Generator().manual_seed(0), 0.0
+    with torch.no_grad():
+        for members in groups:
+            sigmas = torch.cat([training_sigma(generator, 3.0) for _ in members])
+            noisy = torch.cat([torch.randn(pool[i].latents.shape, generator=generator) for i, _ in members])
+            batched = group_velocity(pipe, pool, members, noisy, sigmas)
+            for row, (i, b) in enumerate(members):
+                item = pool[i]
+                request = exact_request_of(pipe, item.sample, tmp_path)
+                condition = pipe.encode_branch(item.branches[b], request)
+                timestep = sigmas[row : row + 1] * 999
+                single = pipe.predict_velocity(noisy[row : row + 1], timestep, condition, item.references)
+                worst = max(worst, (batched[row : row + 1] - single).abs().max().item() / single.abs().max().item())
+    assert worst < 1e-4, f"largest difference {worst:.1e} of the velocity's largest value"  # float32 rounding
+    replay = np.random.default_rng(0)  # the pool's latents are the engine's, drawn from the pool's generator in order
+    for item, task in zip(pool, tasks):
+        sample = make_sample(replay, task, True)
+        references = pipe.encode_references(exact_request_of(pipe, sample, tmp_path), int(replay.integers(2**31)))
+        posterior = pipe.vae.encode(to_model_pixels(sample.target)).latent_dist
+        latents = posterior.sample(generator=torch_generator(replay)) * pipe.vae.config.scaling_factor
+        assert torch.equal(item.latents, latents) and len(item.references) == len(references)
+        assert all(torch.equal(a, b) for a, b in zip(item.references, references))
+
+
+def test_shape_weighted_loss_weighs_the_cells_a_shape_covers():
+    """A latent cell's weight is 1 + (w - 1) x the share of its pixels (and of its frames) that shapes cover; with
+    w = 1 the loss is the plain MSE, and an error on a covered cell costs more than the same error on background."""
+    from vino_app.media import to_model_pixels
+    from vino_app.world.batching import latent_shape_weight, weighted_mse
+
+    scene = Scene("white", (Shape("square", "red", "small", 12, 12),))
+    pixels = to_model_pixels(render_video(animate(scene, Motion("move", 0, direction="right"))))  # [1, 3, 9, 64, 64]
+    weight = latent_shape_weight(pixels, temporal=4, spatial=4, weight=10.0)
+    assert weight.shape == (1, 1, 3, 16, 16)
+    assert weight.min() == 1.0 and weight.max() == 10.0  # background cells 1, cells inside the square 10
+    shape_cell = (weight[0, 0, 0] == 10.0).nonzero()[0].tolist()
+    assert weight[0, 0, 0, 15, 15] == 1.0 and 1.0 < weight[0, 0, 1].max() <= 10.0
+    target = torch.zeros(1, 4, 3, 16, 16)
+    on_shape, on_background = target.clone(), target.clone()
+    on_shape[0, :, 0, shape_cell[0], shape_cell[1]] = 1.0
+    on_background[0, :, 0, 15, 15] = 1.0
+    assert weighted_mse(on_shape, target, weight) > 5 * weighted_mse(on_background, target, weight)
+    noise = torch.randn(2, 4, 3, 16, 16)
+    plain = weighted_mse(noise, target.expand(2, -1, -1, -1, -1), torch.ones(2, 1, 3, 16, 16))
+    torch.testing.assert_close(plain, (noise**2).flatten(1).mean(1))
+
+
+def test_stage_three_gives_t2i_and_the_edits_most_samples_and_the_stage_order_stays(capsys):
+    from vino_app.train import parse_args, recipe
+
+    stages = recipe((0.05, 0.35, 0.6))
+    assert [s.name[0] for s in stages] == ["1", "2", "2", "3"]
+    mix = stages[-1].mix
+    assert (mix["t2i"] + mix["ti2i"] + mix["ti2i_base"]) / sum(mix.values()) > 0.6 and all(w > 0 for w in mix.values())
+    refused = [("--pool-size", "2", "at least --batch (4)"), ("--pool-steps", "0", "at least 1")]
+    refused.append(("--shape-weight", "0.5", "at least 1"))
+    for flag, value, message in refused:
+        with pytest.raises(SystemExit):
+            parse_args(["--batch", "4", flag, value])
+        assert f"{flag} {value}: {message}" in capsys.readouterr().err
+
+
+def test_pool_requests_use_the_sample_video_at_the_engine_geometry(tiny_pipe, tmp_path):
+    """`exact_request_of` keeps `request_of`'s geometry, VLM frame count and rate, with the sample's own frames."""
+    from vino_app.world.batching import exact_request_of, request_of
+
+    sample = make_sample(np.random.default_rng(2), "tiv2v", True)
+    engine, exact = request_of(tiny_pipe, sample, tmp_path), exact_request_of(tiny_pipe, sample, tmp_path)
+    assert (exact.task, exact.num_frames, exact.height, exact.width) == (engine.task, engine.num_frames, engine.height, engine.width)
+    assert np.array_equal(exact.video_frames, sample.video) and exact.video_frames.shape == engine.video_frames.shape
+    assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape and exact.vlm_video.fps == engine.vlm_video.fps
+    assert (exact.vlm_video.frames - engine.vlm_video.frames).abs().mean() < 5  # the codec's small changes only

@@ -128,7 +128,8 @@ class VinoConditionEncoder(nn.Module):
         return self.metaquery.dtype
 
     def forward(self, inputs: BatchFeature, num_images: int) -> Conditioning:
-        """Encode processor outputs for one prompt (batch of one) with `num_images` images in it."""
+        """Encode processor outputs for one prompt with `num_images` images in it, or for B prompts of one layout
+        (the same token length and vision-token positions, no padding: the training loop's groups)."""
         vlm = self.mm_encoder
         device = self.metaquery.device
         inputs = inputs.to(device)
@@ -145,7 +146,7 @@ class VinoConditionEncoder(nn.Module):
         position_ids = torch.cat([prompt_positions, query_positions], dim=-1)
 
         prompt_embeds = vlm.get_input_embeddings()(input_ids)
-        queries = self.metaquery.to(prompt_embeds.dtype).unsqueeze(0)
+        queries = self.metaquery.to(prompt_embeds.dtype).expand(len(input_ids), -1, -1)
         inputs_embeds = torch.cat([prompt_embeds, queries], dim=1)
         attention_mask = torch.cat([inputs["attention_mask"], torch.ones_like(input_ids[:, :1]).expand(-1, self.num_queries)], dim=1)
 

@@ -8,7 +8,10 @@ the MMDiT's config (the MMDiT weights come from `vino.ckpt`).
 from __future__ import annotations
 
 from .checkpoint import CHECKPOINT_FILENAME
-from .pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
+
+DEFAULT_CHECKPOINT = "SOTAMak1r/VINO-weight"
+DEFAULT_VLM = "Qwen/Qwen3-VL-4B-Instruct"
+DEFAULT_BASE = "hunyuanvideo-community/HunyuanVideo"
 
 RELEASED_FILES: dict[str, tuple[str, ...]] = {
     DEFAULT_CHECKPOINT: (CHECKPOINT_FILENAME,),

@@ -24,6 +24,8 @@ from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import Conditioning, VinoConditionEncoder, batch_conditions, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
 from .errors import GenerationCancelled, VinoInputError
+from .guidance import Branch, cfg_branches, combine_guidance
+from .hub_files import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
 from .loading import load_condition_encoder, load_transformer, load_vae
 from .media import ImageInput, letterbox, load_image, to_model_pixels
 from .memory import MemoryProfile, default_profile_name, get_profile
@@ -32,9 +34,6 @@ from .sizes import size_for_area, validate_area, validate_num_frames, validate_s
 from .tasks import SIZE_FROM_LAST_IMAGE, SIZE_FROM_VIDEO, IMAGE_FRAMES, STEPS, check_task, infer_task, release_cfg, task_for_label
 from .transformer import VinoTransformer3DModel
 
-DEFAULT_VLM = "Qwen/Qwen3-VL-4B-Instruct"
-DEFAULT_BASE = "hunyuanvideo-community/HunyuanVideo"
-DEFAULT_CHECKPOINT = "SOTAMak1r/VINO-weight"
 DEFAULT_IMAGE_SIZE = (640, 640)
 DEFAULT_VIDEO_SIZE = (480, 848)
 TIMESTEP_SCALE = 999.0
@@ -43,40 +42,6 @@ TIMESTEP_SCALE = 999.0
 # `encode` / `decode`: both are offloaded leaf by leaf, so each layer is onloaded when it runs (one ~9 GiB group
 # otherwise, and a VAE group that is never onloaded).
 GROUP_OFFLOAD_LEVELS = {"transformer": "block_level", "condition_encoder": "leaf_level", "vae": "leaf_level"}
-
-
-@dataclass
-class Branch:
-    """One CFG branch: its text, which attached images its prompt shows (a suffix of them), the video or not."""
-
-    text: str
-    image_indices: list[int]
-    has_video: bool
-
-
-def cfg_branches(
-    prompt: str, negative: str, num_images: int, has_video: bool, base_image: bool, text_scale: float, image_scale: float
-) -> list[Branch]:
-    """Positive; negative with the same references (when any guidance applies); negative without reference
-    images (image CFG > 1 with images attached), which keeps only the base image in base-image editing."""
-    everything = list(range(num_images))
-    branches = [Branch(prompt, everything, has_video)]
-    if text_scale != 1.0 or image_scale > 1.0:
-        branches.append(Branch(negative, everything, has_video))
-    if image_scale > 1.0 and num_images:
-        branches.append(Branch(negative, everything[-1:] if base_image else [], has_video))
-    return branches
-
-
-def combine_guidance(velocities: list[torch.Tensor], text_scale: float, image_scale: float) -> torch.Tensor:
-    """v_c; v_u + s_t (v_c - v_u); or v_ui + s_i (v_u - v_ui) + s_t (v_c - v_u), by the number of branches."""
-    if len(velocities) == 1:
-        return velocities[0]
-    v_c, v_u = velocities[0], velocities[1]
-    if len(velocities) == 2:
-        return v_u + text_scale * (v_c - v_u)
-    v_ui = velocities[2]
-    return v_ui + image_scale * (v_u - v_ui) + text_scale * (v_c - v_u)
 
 
 def flow_sigmas(num_inference_steps: int) -> np.ndarray:

@@ -5,7 +5,9 @@
    `predict_velocity`, i.e. the condition encoder and `VinoTransformer3DModel.forward` with reference latents):
    stage 1 trains the queries and connectors on long captions with image reconstruction as a proxy task; stage 2
    adds the MMDiT, with long and short captions (`--single-shapes` opens it with one-shape scenes, a curriculum
-   that is off by default); stage 3 mixes every task with an image-selection proxy task.
+   that is off by default); stage 3 mixes every task with an image-selection proxy task. Batched
+   (`world.batching`): pools of requests prepared once, trained in groups of one layout (one VLM and one MMDiT
+   forward per group), with a loss that weights the latent cells shapes cover.
    Flow matching (x_t = (1 - s) x_0 + s e, timestep s * 999, target velocity e - x_0), condition dropout per
    modality as the pipeline's CFG branches drop them, AdamW, EMA, gradient clipping, resumable checkpoints.
 
@@ -31,20 +33,28 @@ import torch
 from accelerate import Accelerator
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel, compute_density_for_timestep_sampling
-from PIL import Image
 
 from .checkpoint import ENCODER_PREFIX, TRANSFORMER_PREFIX, read_checkpoint, save_checkpoint, sub_state_dict
 from .errors import CheckpointError
-from .export import save_mp4
 from .media import to_model_pixels
-from .pipeline import TIMESTEP_SCALE, VinoPipeline, cfg_branches
-from .prompt import default_negative_prompt
+from .pipeline import TIMESTEP_SCALE, VinoPipeline
 from .world.model import (
     WorldModelConfig,
     assemble_pipeline,
     build_world_qwen,
     new_vae,
     write_transformer_config,
+)
+from .world.batching import (
+    SHAPE_WEIGHT,
+    build_pool,
+    draw_groups,
+    group_losses,
+    pick_branch,
+    request_of,
+    shape_weight,
+    torch_generator,
+    training_branches,
 )
 from .world.samples import WorldSample, make_sample
 from .world.scene import animate, random_scene, random_video, render, render_video
@@ -66,6 +76,14 @@ class Stage:
     long_only: bool
 
 
+# Stage 3's task weights: t2i and the two edits get 0.65 of the samples (0.48 before), the six video and
+# proxy tasks the rest; every task still trains.
+STAGE3_MIX = {
+    "t2i": 0.3, "ti2i": 0.2, "ti2i_base": 0.15,
+    "t2v": 0.06, "i2v": 0.06, "ti2v": 0.05, "tv2v": 0.05, "tiv2v": 0.05, "select": 0.08,
+}  # fmt: skip
+
+
 def recipe(fractions: tuple[float, float, float], single_shapes: float = 0.0) -> list[Stage]:
     """The paper's three stages with the world's tasks. `single_shapes` > 0 opens stage 2 with that share of its
     steps on one-shape scenes with long captions (every word names the one shape's colour, kind, size or place)."""
@@ -79,7 +97,7 @@ def recipe(fractions: tuple[float, float, float], single_shapes: float = 0.0) ->
             "3 all tasks",
             fractions[2],
             True,
-            {"t2i": 0.24, "t2v": 0.1, "ti2i": 0.16, "ti2i_base": 0.08, "i2v": 0.1, "ti2v": 0.07, "tv2v": 0.08, "tiv2v": 0.07, "select": 0.06},
+            STAGE3_MIX,
             False,
         ),
     ]
@@ -99,10 +117,6 @@ def step_rng(seed: int, step: int, rank: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, rank])
 
 
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    return torch.Generator().manual_seed(int(rng.integers(2**62)))
-
-
 # ---------------------------------------------------------------------------------------------- VAE
 
 
@@ -114,13 +128,6 @@ def vae_batch(rng: np.random.Generator, images: int, videos: int) -> list[torch.
     if clips:
         batch.append(torch.cat([to_model_pixels(c) for c in clips]))
     return batch
-
-
-def shape_weight(pixels: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
-    """`weight` on shape pixels (those differing from the frame's corner, which is always background), 1 elsewhere:
-    `[B, 1, F, H, W]`. Shapes cover a few percent of a frame; without this the VAE learns backgrounds first."""
-    shape = (pixels - pixels[..., :1, :1]).abs().amax(dim=1, keepdim=True) > 0.1
-    return 1.0 + (weight - 1.0) * shape.float()
 
 
 def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> bool:
@@ -207,15 +214,6 @@ def average_gradients(parameters, accelerator: Accelerator) -> None:
         p.grad = grad.view_as(p)
 
 
-def request_of(pipe: VinoPipeline, sample: WorldSample, workdir: Path):
-    """The sample as the pipeline prepares a request (the reference video goes through an MP4 file, as uploads do)."""
-    video = None
-    if sample.video is not None:
-        video = str(save_mp4(sample.video, workdir / "reference.mp4"))
-    images = [Image.fromarray(i) for i in sample.images]
-    return pipe.prepare_request(images, video, sample.pipeline_task, sample.num_frames, *sample.target.shape[1:3], None, None)
-
-
 def training_sigma(generator: torch.Generator, shift: float) -> torch.Tensor:
     """A noise level `[1]` in (0, 1): logit-normal (diffusers' SD3 sampling), then shifted towards noise as the
     sampler's `shift` does (s -> shift * s / (1 + (shift - 1) * s)). The prompt decides the image only at high noise;
@@ -228,16 +226,12 @@ def training_sigma(generator: torch.Generator, shift: float) -> torch.Tensor:
 def sample_loss(
     pipe: VinoPipeline, sample: WorldSample, rng: np.random.Generator, dropout: float, workdir: Path, sigma_shift: float
 ) -> torch.Tensor:
-    """Flow-matching loss of one request at a `training_sigma` noise level. With probability `dropout` each, the
-    prompt is replaced by the negative prompt (the pipeline's unconditional branch) and the reference images are
-    removed (its image-free branch)."""
+    """Flow-matching loss (plain MSE) of one request at a `training_sigma` noise level, a `pick_branch` dropout
+    branch, everything prepared afresh: the per-request step that `benchmarks/training_throughput.py` compares the
+    batched loop (`world.batching`) with."""
     request = request_of(pipe, sample, workdir)
-    negative = default_negative_prompt(request.num_frames)
-    branches = cfg_branches(sample.prompt, negative, len(request.images), sample.video is not None, sample.base_image, 2.0, 2.0)
-    if len(branches) == 3 and rng.random() < dropout:
-        branch = branches[2]
-    else:
-        branch = branches[1] if rng.random() < dropout else branches[0]
+    branches = training_branches(sample, request)
+    branch = branches[pick_branch(len(branches), rng, dropout)]
     generator = torch_generator(rng)
     device = pipe.transformer.device
     with torch.no_grad():
@@ -289,9 +283,25 @@ def load_weights(path: Path, pipe: VinoPipeline) -> None:
         raise CheckpointError(f"'{path}' does not fit the encoder of this model's sizes (missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
 
 
+POOL_BATCHES = 8  # default pool size, in batches
+POOL_STEPS = 64  # default steps per pool: a request is drawn POOL_STEPS / POOL_BATCHES = 8 times on average
+POOL_STREAM = 1  # a pool's generator is [seed, stage, first step, process, POOL_STREAM], apart from the steps'
+
+
+def stage_pool(pipe: VinoPipeline, stage: Stage, key: tuple[int, int, int], args, workdir: Path):
+    """`--pool-size` requests of the stage's task mixture, prepared once (`world.batching.build_pool`); `key` is
+    (stage index, the pool's first step, process index)."""
+    rng = np.random.default_rng([args.seed, *key, POOL_STREAM])
+    weights = np.array(list(stage.mix.values())) / sum(stage.mix.values())
+    tasks = [str(t) for t in rng.choice(list(stage.mix), size=args.pool_size, p=weights)]
+    return build_pool(pipe, rng, tasks, True if stage.long_only else None, workdir, args.shape_weight)
+
+
 def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelerator) -> VinoPipeline:
     """Stages 1-3; writes a resumable state every `save_every` steps and `root/vino.ckpt` (the EMA weights)
-    whenever it stops: after the last step or at `--until`."""
+    whenever it stops: after the last step or at `--until`. Each step trains `--batch` requests of a pool that is
+    drawn afresh every `--pool-steps` steps and at each stage's start (a function of the seed, the stage and that
+    step, so a resumed run rebuilds the pool it stopped in), in groups of one layout (`world.batching`)."""
     from diffusers import AutoencoderKLHunyuanVideo
 
     vae = AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae")
@@ -312,16 +322,23 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
     workdir = Path(tempfile.mkdtemp(prefix="vino-train-"))
     start, losses = time.time(), []
     until = min(args.steps, args.until or args.steps)
+    pool, pool_key = [], None
     while step < until:
         stage = stage_at(stages, step, args.steps)
         pipe.transformer.requires_grad_(stage.train_transformer)
+        key = (stages.index(stage), step - step % args.pool_steps, accelerator.process_index)
+        if key != pool_key:
+            pool, pool_key = stage_pool(pipe, stage, key, args, workdir), key
         rng = step_rng(args.seed, step, accelerator.process_index)
-        tasks = rng.choice(list(stage.mix), size=args.batch, p=np.array(list(stage.mix.values())) / sum(stage.mix.values()))
-        for task in tasks:
-            sample = make_sample(rng, str(task), True if stage.long_only else None)
-            loss = sample_loss(pipe, sample, rng, args.cond_dropout, workdir, args.sigma_shift) / args.batch
-            loss.backward()
-            losses.append(loss.item() * args.batch)
+        groups = draw_groups(pool, rng, args.batch, args.cond_dropout)
+        generator = torch_generator(rng)
+        for members in groups:
+            sigmas = torch.cat([training_sigma(generator, args.sigma_shift) for _ in members]).to(accelerator.device)
+            noise = torch.cat([torch.randn(pool[i].latents.shape, generator=generator) for i, _ in members])
+            noise = noise.to(accelerator.device)
+            group = group_losses(pipe, pool, members, sigmas, noise)
+            (group.sum() / args.batch).backward()
+            losses += group.tolist()
         average_gradients(parameters, accelerator)
         torch.nn.utils.clip_grad_norm_(parameters, args.clip)
         optimizer.step()
@@ -358,6 +375,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4000, help="optimizer steps of stages 1-3 together")
     parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
+    parser.add_argument("--pool-size", type=int, help=f"requests prepared per pool (default: {POOL_BATCHES} x --batch)")
+    parser.add_argument("--pool-steps", type=int, default=POOL_STEPS, help="steps trained on one pool before the next")
+    parser.add_argument(
+        "--shape-weight", type=float, default=SHAPE_WEIGHT, help="loss weight of the latent cells shapes cover (1: MSE)"
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--stage-fractions", type=float, nargs=3, default=(0.05, 0.35, 0.6))
@@ -392,6 +414,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.single_shapes <= 1.0:
         parser.error(f"--single-shapes {args.single_shapes}: a share of stage 2's steps, from 0 (off) to 1")
+    args.pool_size = args.pool_size or POOL_BATCHES * args.batch
+    if args.pool_size < args.batch:
+        parser.error(f"--pool-size {args.pool_size}: at least --batch ({args.batch}) requests")
+    if args.pool_steps < 1:
+        parser.error(f"--pool-steps {args.pool_steps}: at least 1")
+    if args.shape_weight < 1:
+        parser.error(f"--shape-weight {args.shape_weight}: at least 1 (1 is the plain MSE)")
     if args.init_from and not (args.init_from / "vino.ckpt").is_file():
         parser.error(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder such as models/vino-world")
     return args

@@ -1,14 +1,14 @@
 """A cost estimate shown before running: tokens, forward passes, time and memory, and a cheaper setting when it will
 not fit. Memory is `plan.plan_memory` of the loaded models (the `plan` command's computation). Time comes from the
-floating-point work and a throughput that starts from a rough per-device guess and is replaced by the one measured
-on this machine after the first generation."""
+floating-point work and a throughput (plus fixed seconds per request) that start from a rough per-device guess, are
+measured on this machine at start-up (`Studio.calibrate`) and follow every generation."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from ..memory import MemoryProfile
-from ..pipeline import cfg_branches
+from ..guidance import cfg_branches
 from ..plan import plan_memory
 from .settings import GenerationSettings
 
@@ -77,9 +77,11 @@ def estimate_cost(
     profile: MemoryProfile,
     available_gib: float,
     throughput: float,
+    overhead_s: float = 0.0,
 ) -> CostEstimate:
     """Estimate one generation. `prompt_tokens`: the chat text's tokens without media; `video_frames`: frames of the
-    attached video (None without one); `throughput`: floating-point operations per second of this machine."""
+    attached video (None without one); `throughput`: floating-point operations per second of this machine;
+    `overhead_s`: its seconds per request besides the steps (both measured by `Studio.calibrate`)."""
     settings = settings.resolve(num_images, video_frames is not None)
     area = settings.side**2
     frames = settings.num_frames if video_frames is None else min(settings.num_frames, video_frames)
@@ -95,7 +97,7 @@ def estimate_cost(
     tokens = text_tokens + latent_tokens
     passes = passes_per_step(settings, num_images, video_frames is not None)
     flops = 2 * model.transformer_params * tokens + 4 * model.num_layers * tokens**2 * model.inner_dim
-    seconds = flops * passes * settings.num_inference_steps / throughput
+    seconds = overhead_s + flops * passes * settings.num_inference_steps / throughput
 
     memory_gib = plan_memory(profile, model.footprints, tokens, text_tokens, frames * area).peak_gib
     estimate = CostEstimate(text_tokens, latent_tokens, passes, settings.num_inference_steps, seconds, memory_gib, available_gib, None)

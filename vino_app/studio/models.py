@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..pipeline import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
+from ..hub_files import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL_DIR = REPO_ROOT / "models" / "vino-world"

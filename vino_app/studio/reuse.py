@@ -22,13 +22,16 @@ MAX_REUSE_BYTES = 1_000_000  # a sidecar or settings chunk is a few kilobytes
 @dataclass(frozen=True)
 class Reused:
     """What a reuse fills in: the instruction, the settings, the references that could be attached (files this
-    session owns) and the file names of those to attach again."""
+    session owns), the file names of those to attach again, and how many images and whether a video the request
+    had (what its settings were resolved for)."""
 
     prompt: str
     settings: GenerationSettings
     images: tuple[str, ...] = ()
     video: str | None = None
     attach_again: tuple[str, ...] = ()
+    num_images: int = 0
+    has_video: bool = False
 
     def note(self) -> str:
         """A line for the page: which references to attach again (by file name only)."""
@@ -90,6 +93,8 @@ def from_entry(entry: Any, owned: Iterable[str | os.PathLike]) -> Reused:
         tuple(kept),
         keep_video,
         tuple(_name(p) for p in missing),
+        len(images),
+        bool(video),
     )
 
 
@@ -100,7 +105,8 @@ def _reused(spec: TaskSpec, settings: dict, name: str) -> Reused:
     except VinoInputError as exc:
         raise VinoInputError(f"'{name}': {exc}") from None
     references = [*spec.image_paths, *([spec.video_path] if spec.video_path else [])]
-    return Reused(check_text(spec.caption, "instruction"), values, attach_again=tuple(_name(p) for p in references))
+    return Reused(check_text(spec.caption, "instruction"), values, attach_again=tuple(_name(p) for p in references),
+                  num_images=len(spec.image_paths), has_video=spec.video_path is not None)
 
 
 def _text(path: Path) -> str:

@@ -18,6 +18,7 @@ TASK_CHOICES = (AUTO_TASK, *TASKS)
 ASPECTS = {"from references": None, "1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4}
 VIDEO_ASPECT = 848 / 480
 RELEASE_DEFAULTS = ("num_frames", "num_inference_steps", "guidance_scale", "image_guidance_scale", "shift")
+DEFAULT_ATTENTION = "native"
 
 
 def task_fits(task: str, num_images: int, has_video: bool) -> bool:
@@ -40,7 +41,9 @@ def release_values(task: Task, num_frames: int) -> dict[str, Any]:
 class GenerationSettings:
     """Every control of a generation. `side`: sqrt of the target area in pixels (area = side^2); `aspect`: a key of
     `ASPECTS`; `task`: a name in `tasks.TASKS` or `auto` (chosen from the inputs). Frames, steps, CFG and shift left
-    None are the release's default for the task and frame count (`resolve` fills them in)."""
+    None are the release's default for the task and frame count (`resolve` fills them in). `cache`: step caching
+    (`acceleration.CACHE_MODES`); `attention`: the MMDiT's attention backend (`acceleration.ATTENTION_BACKENDS`;
+    whether this machine runs it is checked when the job runs)."""
 
     task: str = AUTO_TASK
     num_frames: int | None = None
@@ -52,12 +55,19 @@ class GenerationSettings:
     shift: float | None = None
     negative_prompt: str | None = None  # None: the release's default for images / videos
     seed: int = 0
+    cache: str = "off"
+    attention: str = DEFAULT_ATTENTION
 
     def __post_init__(self) -> None:
         """Every value checked against `limits.CONTROLS` (finite, whole where it must be, in the sliders' range);
         numbers are stored as int / float."""
         check_choice(self.task, "task", TASK_CHOICES)
         check_choice(self.aspect, "aspect", ASPECTS)
+        if self.cache != "off" or self.attention != DEFAULT_ATTENTION:  # the speed module loads diffusers' hooks
+            from ..acceleration import ATTENTION_BACKENDS, CACHE_MODES
+
+            check_choice(self.cache, "cache", CACHE_MODES)
+            check_choice(self.attention, "attention", ATTENTION_BACKENDS)
         for name, allowed in CONTROLS.items():
             value = getattr(self, name)
             if value is not None or name not in RELEASE_DEFAULTS:
@@ -71,6 +81,16 @@ class GenerationSettings:
         if self.task != AUTO_TASK:
             return TASKS[self.task]
         return task_for_label(infer_task(num_images, has_video, self.num_frames or IMAGE_FRAMES))
+
+    def released(self) -> "GenerationSettings":
+        """These settings with steps, text CFG, image CFG and shift left to the release; the frame count too when
+        the task is chosen (with `auto` the frame count is what tells an image from a video, so it stays)."""
+        keep_frames = self.task == AUTO_TASK
+        return replace(self, **{k: None for k in RELEASE_DEFAULTS if not (k == "num_frames" and keep_frames)})
+
+    def is_release(self, num_images: int, has_video: bool) -> bool:
+        """Whether these settings are the release's defaults for the task the references make."""
+        return self.released().resolve(num_images, has_video) == self.resolve(num_images, has_video)
 
     def resolve(self, num_images: int, has_video: bool) -> "GenerationSettings":
         """These settings with every release default filled in for the task the references make."""
@@ -103,6 +123,7 @@ class GenerationSettings:
             shift=settings.shift,
             negative_prompt=self.negative_prompt or None,
             seed=self.seed,
+            cache=self.cache,
         )
 
     def to_dict(self) -> dict[str, Any]:

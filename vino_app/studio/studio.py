@@ -11,28 +11,35 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
 from ..errors import GenerationCancelled, VinoError, VinoInputError
-from ..export import save_result, save_with_sidecar
+from ..export import save_png, save_with_sidecar, write_clip
 from ..media import load_image, probe_video
-from ..memory import get_profile
-from ..pipeline import VinoPipeline
+from ..memory import default_profile_name, get_profile
 from ..prompt import ReferenceReport, chat_text, check_references
 from ..plan import footprints_from_configs
 from ..tasks import TaskSpec
+from .compute import compute, submit
 from .estimate import DEFAULT_THROUGHPUT, CostEstimate, ModelSize, estimate_cost
 from .models import PRESETS_DIR, REPO_ROOT, ModelSource
 from .limits import MAX_CFG_GRID_CELLS, check_counts, check_text
-from .settings import GenerationSettings, Preset, load_presets
+from .settings import DEFAULT_ATTENTION, GenerationSettings, Preset, load_presets
 from .sheet import contact_sheet
 
+if TYPE_CHECKING:
+    from ..pipeline import VinoPipeline
+
 PREVIEW_MAX_PIXELS = 512 * 512
+PREVIEW_INTERVAL_S = 0.5  # at most one preview decode (and one image sent to the page) per this many seconds
+CALIBRATION_STEPS = (2, 6)  # the start-up runs that measure this machine: seconds per step and fixed seconds
+CALIBRATION_REPEATS = 2  # each timed this often, the fastest kept (a busy machine only ever slows a run down)
 StepCallback = Callable[[int, int, "np.ndarray | None"], None]  # (step done, total steps, preview [H, W, 3] or None)
 
 
@@ -138,41 +145,100 @@ def cheaper_settings(settings: GenerationSettings) -> GenerationSettings | None:
 class Studio:
     """A loaded VINO pipeline and what the studio does with it. Thread-safe: jobs run one at a time."""
 
-    def __init__(self, pipe: VinoPipeline, source: ModelSource, output_dir: str | os.PathLike) -> None:
-        self.pipe = pipe
+    def __init__(
+        self, pipe: VinoPipeline | Future[VinoPipeline], source: ModelSource, output_dir: str | os.PathLike
+    ) -> None:
+        """`pipe`: the loaded pipeline, or a future of it (see `load(background=True)`); every use of `pipe` waits
+        for it and re-raises a failed load."""
+        self._pipe = pipe if isinstance(pipe, Future) else _resolved(pipe)
+        self._loading_profile: str | None = None  # the profile being loaded in the background
         self.source = source
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.model_size = model_size(pipe)
         self.presets: list[Preset] = load_presets(PRESETS_DIR / source.family, REPO_ROOT)
-        self.throughput = DEFAULT_THROUGHPUT["cuda" if pipe._execution_device.type == "cuda" else "cpu"]
+        self._model_size: ModelSize | None = None
+        self._throughput: float | None = None
+        self.overhead_s = 0.0  # seconds a request costs besides its steps (encoders, decoding, saving)
+        self.preview_interval_s = PREVIEW_INTERVAL_S
+        self._attention_backends: list[str] | None = None
+        self._attention = DEFAULT_ATTENTION
         self._lock = threading.Lock()
         self._running: RunningJob | None = None
         self._abandoned: set[str] = set()  # ids of jobs whose stream closed before they ended
 
     @classmethod
-    def load(cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike) -> "Studio":
-        return cls(_load_pipeline(source, memory_profile), source, output_dir)
+    def load(
+        cls, source: ModelSource, memory_profile: str | None, output_dir: str | os.PathLike, background: bool = False
+    ) -> "Studio":
+        """The studio of `source` under `memory_profile`; with `background` it returns at once and the model loads
+        on the compute thread (`compute`; the page can be served meanwhile: `ready` says when it is loaded)."""
+        if not background:
+            return cls(compute(_load_pipeline, source, memory_profile), source, output_dir)
+        studio = cls(submit(_load_pipeline, source, memory_profile), source, output_dir)  # its future holds an error
+        studio._loading_profile = get_profile(memory_profile or default_profile_name()).name
+        return studio
+
+    @property
+    def pipe(self) -> VinoPipeline:
+        """The pipeline (waits while it loads; raises what made its load fail)."""
+        return self._pipe.result()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the model has finished loading (successfully or not)."""
+        return self._pipe.done()
+
+    @property
+    def model_size(self) -> ModelSize:
+        if self._model_size is None:
+            self._model_size = model_size(self.pipe)
+        return self._model_size
+
+    @property
+    def throughput(self) -> float:
+        """MMDiT FLOP/s the time estimate assumes: the device's guess until a run measures it."""
+        if self._throughput is None:
+            self._throughput = DEFAULT_THROUGHPUT["cuda" if self.pipe._execution_device.type == "cuda" else "cpu"]
+        return self._throughput
+
+    @throughput.setter
+    def throughput(self, value: float) -> None:
+        self._throughput = value
+
+    @property
+    def attention_backends(self) -> list[str]:
+        """The attention backends this machine runs for the loaded model (`usable_attention_backends`; waits for
+        the model)."""
+        if self._attention_backends is None:
+            self._attention_backends = compute(usable_attention_backends, self.pipe)
+        return self._attention_backends
 
     def switch_profile(self, memory_profile: str) -> None:
         """Reload the model under another memory profile (waits for a running job; the old copy is freed first)."""
         if memory_profile == self.profile_name:
             return
         get_profile(memory_profile)
+        compute(self._reload, memory_profile)
+
+    def _reload(self, memory_profile: str) -> None:
         with self._lock:
             previous = self.profile_name
-            old, self.pipe = self.pipe, None
-            del old
+            self._pipe = _resolved(None)
             self._free_memory()
             try:
-                self.pipe = _load_pipeline(self.source, memory_profile)
+                self._pipe = _resolved(_load_pipeline(self.source, memory_profile))
             except Exception:
-                self.pipe = _load_pipeline(self.source, previous)  # keep serving as before
+                self._pipe = _resolved(_load_pipeline(self.source, previous))  # keep serving as before
                 raise
-            self.model_size = model_size(self.pipe)
+            finally:
+                self._attention, self._attention_backends = DEFAULT_ATTENTION, None
+            self._model_size = None
 
     @property
     def profile_name(self) -> str:
+        """The memory profile loaded (or being loaded: this does not wait)."""
+        if not self.ready or self._pipe.exception() is not None:
+            return self._loading_profile
         return self.pipe.memory_profile.name
 
     def preset(self, key: str) -> Preset:
@@ -203,7 +269,26 @@ class Studio:
             get_profile(self.profile_name),
             available_memory_gib(),
             self.throughput,
+            self.overhead_s,
         )
+
+    def calibrate(self) -> None:
+        """Measure this machine before the first request (`app.py` runs it beside the page's start): the default
+        preset's request, image-only and without references, at each of `CALIBRATION_STEPS` steps (the fastest
+        of `CALIBRATION_REPEATS` runs); the difference gives the seconds per step (the
+        throughput) and the rest the fixed seconds of a request."""
+        settings = replace(self.presets[0].settings, task="auto", num_frames=1, cache="off")
+        jobs = [Job("a red circle", (), None, replace(settings, num_inference_steps=n)) for n in CALIBRATION_STEPS]
+        with self._lock:
+            self.pipe(jobs[0].prompt, **jobs[0].settings.pipeline_kwargs([], None))  # warm-up (lazy set-up), not timed
+            measured = [min(self._timed(job) for _ in range(CALIBRATION_REPEATS)) for job in jobs]
+        self.overhead_s = 0.0
+        few, many = (self.estimate(job).seconds for job in jobs)
+        if measured[1] > measured[0]:
+            self.throughput *= (many - few) / (measured[1] - measured[0])
+            self.overhead_s = max(measured[0] - self.estimate(jobs[0]).seconds, 0.0)
+        else:  # too noisy to split: all of it per step
+            self.throughput *= many / measured[1]
 
     # ------------------------------------------------------------------ running
 
@@ -276,11 +361,15 @@ class Studio:
         yield from self._stream(work, job_id)
 
     def save_sheet(self, results: list[StudioResult], columns: int) -> Path:
-        """The labelled contact sheet of a CFG grid's results (PNG, or an MP4 whose tiles play in sync), with every
-        cell's request and settings embedded."""
+        """The labelled contact sheet of a CFG grid's results (PNG, or an MP4 whose tiles play in sync; composed
+        with moviepy), with every cell's request and settings embedded; named like its cells."""
         sheet = contact_sheet([r.frames for r in results], [r.label for r in results], columns)
         cells = [{"label": r.label, "media": str(r.path), "settings": r.job.settings.to_dict()} for r in results]
-        return save_result(sheet, self.output_dir / f"cfg-grid-{uuid.uuid4().hex[:8]}", {"cfg_grid": cells})
+        first = results[0]
+        path = self.output_dir / f"{download_stem(first.job, 'cfg-grid-' + first.task)}.png"
+        if not first.is_video:
+            return save_png(sheet.get_frame(0).astype(np.uint8), path, {"cfg_grid": cells})
+        return write_clip(sheet, path.with_suffix(".mp4"), {"cfg_grid": cells})
 
     def cancel(self, owner: str | None = None, job_id: str | None = None) -> bool:
         """Stop the running job after its current step, if it was started by session `owner` or has id `job_id`.
@@ -296,13 +385,17 @@ class Studio:
         """The loaded Qwen3-VL's detailed caption for a short request (understanding then generation)."""
         check_text(prompt, "instruction")
         check_counts(len(images), int(video is not None))
+        return compute(self._rewrite, prompt, list(images), video)
+
+    def _rewrite(self, prompt: str, images: list[str], video: str | None) -> str:
         with self._lock:
-            return self.pipe.rewrite_prompt(prompt, list(images), video)
+            return self.pipe.rewrite_prompt(prompt, images, video)
 
     # ------------------------------------------------------------------ internals
 
     def _stream(self, work: Callable[[Callable], list], job_id: str) -> Iterator:
-        """Run `work` in a thread and yield its events; when the consumer stops early, cancel job `job_id`."""
+        """Run `work` on the compute thread and yield its events; when the consumer stops early, cancel job
+        `job_id`."""
         events: queue.Queue = queue.Queue()
         done = object()
 
@@ -319,8 +412,7 @@ class Studio:
                 self._abandoned.discard(job_id)
             events.put(done)
 
-        worker = threading.Thread(target=target, daemon=True)
-        worker.start()
+        worker = submit(target)
         finished = False
         try:
             while (item := events.get()) is not done:
@@ -330,7 +422,7 @@ class Studio:
                 yield item
             finished = True
         finally:
-            if not finished and worker.is_alive():
+            if not finished and not worker.done():
                 self._abandoned.add(job_id)
                 self.cancel(job_id=job_id)
 
@@ -341,15 +433,22 @@ class Studio:
             info = probe_video(job.video)  # refuses videos over the caps before anything is decoded
             video_size = (info.width, info.height)
         kwargs = job.settings.pipeline_kwargs(image_sizes, video_size)
+        self._use_attention(job.settings.attention)
         total = kwargs["num_inference_steps"]
         preview = self._previews_cheap(kwargs)
+        last_preview = time.perf_counter()  # the first preview after one interval: a short job needs none
 
         def callback(pipe: VinoPipeline, i: int, timestep: torch.Tensor, tensors: dict) -> None:
+            nonlocal last_preview
             if self._running is not None and self._running.cancelled:
                 pipe.cancel()  # asked before the sampler started, which clears the pipeline's flag
-            if on_step is not None:
+            if on_step is None:
+                return
+            image = None
+            if preview and i + 1 < total and time.perf_counter() - last_preview >= self.preview_interval_s:
                 # a video's preview is its first frame (the first latent frame decodes alone)
-                on_step(i + 1, total, pipe.decode(tensors["denoised"][:, :, :1])[0] if preview else None)
+                image, last_preview = pipe.decode(tensors["denoised"][:, :, :1])[0], time.perf_counter()
+            on_step(i + 1, total, image)
 
         started = time.perf_counter()
         output = self.pipe(job.prompt, list(job.images), job.video, callback_on_step_end=callback, **kwargs)
@@ -361,15 +460,33 @@ class Studio:
         """Decoding a preview (one frame) every step is cheap at a modest size with no offload hooks."""
         return kwargs["area"] <= PREVIEW_MAX_PIXELS and not self.pipe.memory_profile.offload
 
+    def _timed(self, job: Job) -> float:
+        """Seconds of the engine call of a job without references."""
+        kwargs = job.settings.pipeline_kwargs([], None)
+        started = time.perf_counter()
+        self.pipe(job.prompt, **kwargs)
+        return time.perf_counter() - started
+
+    def _use_attention(self, backend: str) -> None:
+        """Switch the MMDiT's attention backend when a job asks for another one (refused in one line when this
+        machine cannot run it)."""
+        if backend != self._attention:
+            self.pipe.set_attention_backend(backend)
+            self._attention = backend
+
     def _calibrate(self, job: Job, seconds: float) -> None:
-        """Replace the throughput guess by the one just measured (the estimate's time is linear in it)."""
-        guess = self.estimate(job)
-        if guess.seconds > 0 and seconds > 0:
-            self.throughput *= guess.seconds / seconds
+        """Scale the fixed seconds and the seconds per step alike so that the estimate of `job` is the `seconds` it
+        just took (the split between them stays the calibration's)."""
+        guess = self.estimate(job).seconds
+        if guess > 0 and seconds > 0:
+            self.overhead_s *= seconds / guess
+            self.throughput *= guess / seconds
 
     def _save(self, job: Job, task: str, frames: np.ndarray, kwargs: dict, seconds: float, label: str) -> StudioResult:
-        """Write media (settings embedded), the task-file sidecar with references copied beside it, and a zip."""
-        folder = self.output_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        """Write media (settings embedded; a video edit keeps its source's audio), the task-file sidecar with references
+        copied beside it, and a zip of them, all named `download_stem` in a folder of their own."""
+        stem = download_stem(job, job.settings.task_for(len(job.images), job.video is not None).name)
+        folder = self.output_dir / stem
         refs = folder / "references"
         refs.mkdir(parents=True)
         images = [shutil.copy(path, refs / f"image-{i}{Path(path).suffix}") for i, path in enumerate(job.images, start=1)]
@@ -383,9 +500,10 @@ class Studio:
             base_image=kwargs["base_image"],
         )
         settings = {**kwargs, "studio": job.settings.to_dict(), "model": self.source.label}
-        path, sidecar = save_with_sidecar(frames, folder / "vino", spec, settings)
+        audio = job.video if frames.shape[0] > 1 else None
+        path, sidecar = save_with_sidecar(frames, folder / stem, spec, settings, audio_from=audio)
         archive = shutil.make_archive(str(folder) + "-result", "zip", folder, ".")  # written beside: not in itself
-        bundle = Path(shutil.move(archive, folder / "vino-result.zip"))
+        bundle = Path(shutil.move(archive, folder / f"{stem}.zip"))
         return StudioResult(job, task, frames, path, sidecar, bundle, seconds, label)
 
     def _free_memory(self) -> None:
@@ -401,7 +519,36 @@ class Studio:
         )
 
 
+def download_stem(job: Job, what: str) -> str:
+    """A unique, descriptive file name (no suffix): `vino-<what>-seed<seed>-<date>-<time>-<4 hex>`."""
+    return f"vino-{what}-seed{job.settings.seed}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
+def usable_attention_backends(pipe: VinoPipeline) -> list[str]:
+    """The attention backends `pipe` accepts on its device (`VinoPipeline.set_attention_backend` checks the device
+    and diffusers' package requirements); 'native' first, and the pipeline is left on it."""
+    from ..acceleration import ATTENTION_BACKENDS
+
+    usable = []
+    for backend in (DEFAULT_ATTENTION, *(b for b in ATTENTION_BACKENDS if b != DEFAULT_ATTENTION)):
+        try:
+            pipe.set_attention_backend(backend)
+        except VinoInputError:
+            continue
+        usable.append(backend)
+    pipe.set_attention_backend(DEFAULT_ATTENTION)
+    return usable
+
+
+def _resolved(pipe: VinoPipeline | None) -> Future:
+    future: Future = Future()
+    future.set_result(pipe)
+    return future
+
+
 def _load_pipeline(source: ModelSource, memory_profile: str | None) -> VinoPipeline:
+    from ..pipeline import VinoPipeline
+
     pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
     pipe.set_progress_bar_config(disable=True)
     return pipe

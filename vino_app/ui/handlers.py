@@ -20,10 +20,25 @@ from ..studio.reuse import Reused, from_entry, from_file
 from ..studio.settings import task_fits
 from ..studio.studio import new_job_id
 from .errors import hide_paths
-from .record import settings_from, values_from
+from .record import released_sliders, settings_from, values_from
 
 GRID_AXES = {"text CFG": "guidance_scale", "image CFG": "image_guidance_scale"}  # CFG-grid axis -> control
 KEEP = gr.update()  # an output left as it is
+STATUS_INTERVAL_S = 0.25  # the progress bar is sent at most this often (each update is a message to the page)
+
+
+class Throttle:
+    """`due()` is True at most once per `interval_s` seconds, the first time one interval after it was made."""
+
+    def __init__(self, interval_s: float = STATUS_INTERVAL_S) -> None:
+        self.interval_s, self.last = interval_s, time.monotonic()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.interval_s:
+            return False
+        self.last = now
+        return True
 
 
 def gallery_paths(gallery: list | None) -> list[str]:
@@ -70,6 +85,7 @@ class Handlers:
     def __init__(self, studio: Studio) -> None:
         self.studio = studio
         self.uploads = studio.output_dir / "uploads"
+        self.status_interval_s = STATUS_INTERVAL_S
 
     # ------------------------------------------------------------------ helpers
 
@@ -89,11 +105,21 @@ class Handlers:
         if studio.source.kind == "tiny" and "noise" not in label:
             label += " — random test weights: outputs are noise"
         warn = "⚠️ " if studio.source.kind == "tiny" else ""
+        if not studio.ready:
+            return f"# VINO Studio\nLoading **{warn}{label}** · memory profile **{studio.profile_name}** …"
         note = hosting_note(studio.source, studio.pipe._execution_device.type)
         return (
             f"# VINO Studio\nModel: **{warn}{label}** · memory profile **{studio.profile_name}** · "
             f"device **{studio.pipe._execution_device}**" + (f"  \n{html.escape(note)}" if note else "")
         )
+
+    def loaded_header(self) -> str:
+        """The header once the model has loaded (waits for a background load; a failed one says why)."""
+        try:
+            self.studio.pipe
+        except VinoError as exc:
+            return f"# VINO Studio\nThe model could not be loaded: {html.escape(hide_paths(str(exc)))}"
+        return self.header()
 
     def switch_profile(self, name):
         if self.studio.profile_name == "zerogpu" and name != "zerogpu":
@@ -163,6 +189,16 @@ class Handlers:
             return "auto"
         return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
 
+    def attention_choices(self):
+        """The attention dropdown offering the backends this machine runs (asked once the model has loaded)."""
+        return gr.update(choices=self.studio.attention_backends)
+
+    @staticmethod
+    def release_view(release, task, num_frames, gallery, video) -> list:
+        """The sliders "Release defaults" fills, for the attached references (`record.released_sliders`)."""
+        count = len(gallery_paths(gallery)) if isinstance(gallery, list) else 0
+        return released_sliders(release, task, num_frames, count, bool(video))
+
     # ------------------------------------------------------------------ presets and estimates
 
     def apply_preset(self, key):
@@ -173,7 +209,7 @@ class Handlers:
             numbered(preset.image_paths()),
             preset.video_path(),
             f"**{html.escape(preset.name)}** — {html.escape(preset.description)}",
-            *values_from(preset.settings),
+            *values_from(preset.settings, len(preset.images), preset.video is not None),
         ]
 
     def estimate(self, prompt, gallery, video, settings: GenerationSettings, request=None):
@@ -194,8 +230,11 @@ class Handlers:
         job_id, started = new_job_id(), time.monotonic()
         total = job.settings.num_inference_steps
         yield progress_html(job_id, 0, total, 0.0, "starting"), *result_view(), KEEP, KEEP
+        throttle = Throttle(self.status_interval_s)
         try:
             for event in self.studio.stream(job, getattr(request, "session_hash", None), job_id):
+                if isinstance(event, Progress) and not (throttle.due() or event.preview is not None):
+                    continue
                 if isinstance(event, Progress):
                     status = progress_html(job_id, event.step, event.total, time.monotonic() - started,
                                            f"step {event.step} of {event.total}")
@@ -244,7 +283,13 @@ class Handlers:
     def rewrite(self, prompt, gallery, video):
         if not (prompt or "").strip():
             raise gr.Error("Write a short request first; the VLM expands it into a detailed caption.")
-        return self.studio.rewrite(prompt, tuple(gallery_paths(gallery)), video or None)
+        caption = self.studio.rewrite(prompt, tuple(gallery_paths(gallery)), video or None)
+        if not caption.strip():
+            raise gr.Error(
+                "The VLM wrote an empty caption for this request (the loaded model's VLM gave no words); your "
+                "instruction is unchanged: generate with it as it is, or add detail and rewrite again."
+            )
+        return caption
 
     def cfg_grid(self, text_values, image_values, prompt, gallery, video, settings, request: gr.Request = None):
         """Status, contact sheet image, contact sheet video, the cells' gallery, the cells' entries."""
@@ -254,13 +299,15 @@ class Handlers:
         steps = cells * job.settings.num_inference_steps
         yield progress_html(job_id, 0, steps, 0.0, f"starting {cells} cells"), KEEP, KEEP, KEEP, []
         owner = getattr(request, "session_hash", None)
+        throttle = Throttle(self.status_interval_s)
         for event in self.studio.cfg_grid(job, text_scales, image_scales, owner, job_id):
             if isinstance(event, Progress):
                 what = f"cell {min(done + 1, cells)} of {cells} ({event.cell}): step {event.step} of {event.total}"
                 elapsed = time.monotonic() - started
                 status = progress_html(job_id, done * event.total + event.step, steps, elapsed, what)
                 done += event.step == event.total
-                yield status, KEEP, KEEP, KEEP, []
+                if throttle.due():
+                    yield status, KEEP, KEEP, KEEP, []
             else:
                 sheet_path = str(self.studio.save_sheet(event, columns=len(image_scales)))
                 is_video = event[0].is_video
@@ -290,8 +337,9 @@ class Handlers:
     def fill(self, reused: Reused) -> list:
         """Outputs of a reuse: instruction, images, video, the controls, the preset label and note cleared (the
         settings are no longer a preset's), a status line."""
-        return [reused.prompt, numbered(list(reused.images)), reused.video, *values_from(reused.settings), None, "",
-                html.escape(reused.note())]
+        shown = values_from(reused.settings, reused.num_images, reused.has_video)
+        note = html.escape(reused.note())
+        return [reused.prompt, numbered(list(reused.images)), reused.video, *shown, None, "", note]
 
     def reuse(self, entry):
         """This session's history item: references attached again only when they are files the studio owns."""

@@ -13,7 +13,7 @@ from ..studio.limits import MAX_SEED
 from ..studio.references import MAX_IMAGES
 from .errors import user_errors
 from .handlers import Handlers, grid_values
-from .record import SettingsControls, released_sliders, settings_endpoint
+from .record import SettingsControls, settings_endpoint
 
 RESULT_HEIGHT_PX = 420
 SLOT_BUTTONS = (("◀ Earlier", "earlier"), ("Later ▶", "later"), ("✕ Remove", "remove"))  # label, elem_id
@@ -111,7 +111,7 @@ def build(ui: Handlers) -> gr.Blocks:
                     rewritten = gr.Textbox(label="Rewritten caption (editable)", lines=3, elem_id="rewritten")
                     use_rewritten = gr.Button("Use this caption")
                 with gr.Accordion("Settings", open=True):
-                    controls = SettingsControls.create()
+                    controls = SettingsControls.create(lambda: studio.attention_backends)
                     dice = gr.Button("🎲 Random seed", size="sm")
                     profile = gr.Dropdown(
                         sorted(PROFILES),
@@ -193,9 +193,9 @@ def build(ui: Handlers) -> gr.Blocks:
         for control in inputs:
             control.change(estimate_fn, inputs, estimate, api_name="estimate" if control is prompt else False,
                            show_progress="hidden")
-        for control in (controls.release_defaults, controls.num_frames):
-            control.change(released_sliders, [controls.release_defaults, controls.num_frames], controls.released(),
-                           api_name=False, show_progress="hidden")
+        for control in (*controls.release_inputs(), gallery, video):
+            control.change(user_errors(ui.release_view), [*controls.release_inputs(), gallery, video],
+                           controls.released(), api_name=False, show_progress="hidden")
         preset_fn = user_errors(ui.apply_preset)
         load_example.click(preset_fn, preset, preset_outputs, api_name="apply_preset", **quiet)
         preset.input(preset_fn, preset, preset_outputs, api_name=False, **quiet)
@@ -230,4 +230,7 @@ def build(ui: Handlers) -> gr.Blocks:
         reuse.click(user_errors(ui.reuse), picked, fill_outputs, api_name=False, **quiet)
         reuse_drop.upload(user_errors(ui.reuse_file), reuse_drop, fill_outputs, api_name="reuse_settings", **quiet)
         demo.load(preset_fn, preset, preset_outputs, api_name=False, **quiet)
+        demo.load(user_errors(ui.attention_choices), None, controls.attention, api_name=False, show_progress="hidden")
+        if not studio.ready:  # loading in the background: the header says so until it is loaded
+            demo.load(ui.loaded_header, None, header, api_name=False, concurrency_limit=None, **quiet)
     return demo

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
 from ..prompt import chat_text
 from .language import long_caption, noun, place_phrase, short_caption
-from .scene import random_scene, render
+from .scene import Scene, random_scene, render
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "training/vlm_state.pt"
@@ -80,19 +81,31 @@ def pooled_penultimate(model: Qwen3VLForConditionalGeneration, inputs) -> torch.
     return (hidden * mask).sum(1) / mask.sum(1)
 
 
+def colour_swapped(scene: Scene) -> Scene:
+    """The scene with its first two shapes' colours exchanged: the same words, bound the other way."""
+    first, second, *rest = scene.shapes
+    swapped = (replace(first, colour=second.colour), replace(second, colour=first.colour), *rest)
+    return scene.with_shapes(swapped)
+
+
 def alignment_loss(model: Qwen3VLForConditionalGeneration, processor, rng: np.random.Generator, size: int) -> torch.Tensor:
-    """Symmetric InfoNCE between the pooled caption prompts and picture prompts of `size` random scenes."""
+    """Symmetric InfoNCE between the pooled caption prompts and picture prompts of `size` random scenes of two or
+    three shapes. Each picture is also contrasted against its scene's caption with two colours swapped (a hard
+    negative with the same words), so only features that bind a colour to its shape tell them apart."""
     from qwen_vl_utils import fetch_image
 
-    scenes = [random_scene(rng, int(rng.choice(SHAPE_COUNTS, p=COUNT_WEIGHTS))) for _ in range(size)]
-    texts = processor(text=[chat_text(long_caption(s), 0, False) for s in scenes], padding=True, return_tensors="pt")
+    scenes = [random_scene(rng, int(rng.choice(SHAPE_COUNTS[1:]))) for _ in range(size)]
+    captions = [long_caption(s) for s in scenes] + [long_caption(colour_swapped(s)) for s in scenes]
+    texts = processor(text=[chat_text(c, 0, False) for c in captions], padding=True, return_tensors="pt")
     images = [fetch_image({"image": Image.fromarray(render(s))}) for s in scenes]
     pictures = processor(text=[chat_text("", 1, False)] * size, images=images, padding=True, return_tensors="pt")
     views = [pooled_penultimate(model, inputs) for inputs in (texts, pictures)]
     text_view, picture_view = (torch.nn.functional.normalize(v - v.mean(0), dim=1) for v in views)
-    logits = text_view @ picture_view.T / TEMPERATURE
+    logits = picture_view @ text_view.T / TEMPERATURE  # [size, 2 size]: true captions, then swapped ones
     target = torch.arange(size)
-    return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+    to_text = torch.nn.functional.cross_entropy(logits, target)
+    to_picture = torch.nn.functional.cross_entropy(logits[:, :size].T, target)
+    return (to_text + to_picture) / 2
 
 
 def pretrain(qwen: Path, out: Path, steps: int, batch: int, lr: float, seed: int, until: int | None = None,
@@ -142,7 +155,8 @@ def pretrain(qwen: Path, out: Path, steps: int, batch: int, lr: float, seed: int
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--qwen", type=Path, required=True, help="the Qwen3-VL folder to start from")
+    parser.add_argument("--qwen", type=Path, help="the Qwen3-VL folder to start from")
+    parser.add_argument("--text-layers", type=int, help="start instead from a fresh random world Qwen3-VL this deep")
     parser.add_argument("--out", type=Path, required=True, help="where the pretrained Qwen3-VL goes")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--until", type=int, help="stop after this step (resumable); rerun to go on")
@@ -152,7 +166,15 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--align-batch", type=int, default=0, help="scenes per step in the caption/picture alignment")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return pretrain(args.qwen, args.out, args.steps, args.batch, args.lr, args.seed, args.until, align_batch=args.align_batch)
+    if (args.qwen is None) == (args.text_layers is None):
+        parser.error("give one of --qwen (a Qwen3-VL folder) or --text-layers (a fresh random one)")
+    if args.text_layers is not None and not (args.out / "config.json").exists():
+        from .model import WorldModelConfig, build_world_qwen
+
+        args.qwen = args.out / "training" / "random-start"
+        build_world_qwen(args.qwen, WorldModelConfig(text_layers=args.text_layers), args.seed)
+    start = args.qwen or args.out  # resuming a run that began from a random start: its own folder
+    return pretrain(start, args.out, args.steps, args.batch, args.lr, args.seed, args.until, align_batch=args.align_batch)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+"""Start-up: the page's modules import without the model libraries, and the studio loads its model behind the page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from vino_app import CheckpointError
+from vino_app.studio import ModelSource, Studio
+from vino_app.studio import studio as studio_module
+from vino_app.ui import StudioUI
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("diffusers", "transformers", "bitsandbytes", "accelerate")
+
+
+def test_the_page_modules_do_not_import_the_model_libraries():
+    """What `app.py` needs before it serves the page (the engine's public names, the studio, the UI) leaves diffusers,
+    transformers, bitsandbytes and accelerate for the model load."""
+    code = (
+        "import sys, vino_app, vino_app.studio, vino_app.ui, vino_app.guidance, vino_app.hub_files\n"
+        "vino_app.VinoError, vino_app.TaskSpec, vino_app.PROFILES\n"
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == ""
+    # and the engine's names still resolve on first use
+    code = "import vino_app; print(vino_app.VinoPipeline.__module__)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True).stdout.strip() == (
+        "vino_app.pipeline"
+    )
+
+
+@pytest.fixture
+def source(tiny_root) -> ModelSource:
+    return ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world")
+
+
+def test_background_load_serves_the_page_first_and_waits_for_the_model(source, pipe, tmp_path, monkeypatch):
+    release = threading.Event()
+
+    def slow_load(source, memory_profile):
+        release.wait(timeout=60)
+        return pipe
+
+    monkeypatch.setattr(studio_module, "_load_pipeline", slow_load)
+    studio = Studio.load(source, None, tmp_path, background=True)
+    ui = StudioUI(studio)
+    assert not studio.ready and studio.profile_name == "cpu"
+    assert "Loading" in ui.header() and "tiny test weights" in ui.header()
+    ui.build()  # the page builds while the model loads
+    assert not studio.ready
+    release.set()
+    assert studio.pipe is pipe and studio.ready
+    assert "Loading" not in ui.loaded_header() and "device **cpu**" in ui.loaded_header()
+
+
+def test_a_failed_background_load_is_reported_where_the_model_is_used(source, tmp_path, monkeypatch):
+    def broken_load(source, memory_profile):
+        raise CheckpointError(f"'{tmp_path}/vino.ckpt' is not a VINO checkpoint")
+
+    monkeypatch.setattr(studio_module, "_load_pipeline", broken_load)
+    studio = Studio.load(source, "cpu", tmp_path, background=True)
+    with pytest.raises(CheckpointError, match="not a VINO checkpoint"):
+        studio.pipe
+    header = StudioUI(studio).loaded_header()
+    assert "could not be loaded" in header and "not a VINO checkpoint" in header and str(tmp_path) not in header
+    assert studio.profile_name == "cpu"
