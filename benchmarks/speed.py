@@ -14,8 +14,8 @@ against `sequential`.
 Options: `sequential` (one forward per CFG branch), `batched` (the default path), `release` (the release's method
 emulated with our engine: branches one by one, the reference latents encoded again for every branch and the
 reference video decoded twice, once for the VAE and once for the VLM), `fast` / `faster` (step caching,
-`vino_app.acceleration`), `taylorseer` (diffusers' TaylorSeer Lite at interval `TAYLORSEER_INTERVAL`, for comparison
-with First Block Cache; not a user mode), `fp8` (the fp8 memory profile on the CPU: FP8 storage, bf16 compute),
+`vino_app.acceleration`: TaylorSeer), `fbc` (diffusers' First Block Cache at threshold `FBC_THRESHOLD`, for
+comparison; not a user mode), `fp8` (the fp8 memory profile on the CPU: FP8 storage, bf16 compute),
 `compile` (regional `torch.compile` of the repeated blocks). fp8, compile and the caches run their branches one
 by one, so each is compared with `sequential` alone.
 
@@ -39,7 +39,7 @@ from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 import torch
-from diffusers.hooks import TaylorSeerCacheConfig
+from diffusers.hooks import FirstBlockCacheConfig
 
 import vino_app.pipeline as pipeline_module
 from vino_app import VinoPipeline, read_task_file
@@ -53,7 +53,7 @@ GOLDEN = REPO_ROOT / "tests" / "data" / "vino-golden"
 GOLDEN_CASES = ("t2i", "ti2i_base", "t2v", "tv2v")
 DEMO_TASKS = ("t2i", "ti2i", "t2v", "tv2v")
 PEAK = 255.0
-TAYLORSEER_INTERVAL = 5  # full computations every 5th step; between them TaylorSeer Lite extrapolates the output
+FBC_THRESHOLD = 0.12  # First Block Cache: a step reuses the other blocks' residual when the first one's changed less
 
 
 @dataclass
@@ -110,13 +110,10 @@ def release_method(pipe: VinoPipeline, request: Request) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def taylorseer(pipe: VinoPipeline, request: Request) -> Iterator[None]:
-    """The pipeline's step cache (one context per CFG branch) with diffusers' TaylorSeer Lite instead of FBC."""
-    config = TaylorSeerCacheConfig(
-        cache_interval=TAYLORSEER_INTERVAL, use_lite_mode=True, taylor_factors_dtype=torch.float32
-    )
+def first_block_cache(pipe: VinoPipeline, request: Request) -> Iterator[None]:
+    """The pipeline's step cache (one context per CFG branch) with diffusers' First Block Cache instead."""
     cache_config = pipeline_module.cache_config
-    pipeline_module.cache_config = lambda mode: config
+    pipeline_module.cache_config = lambda mode: FirstBlockCacheConfig(threshold=FBC_THRESHOLD)
     try:
         yield
     finally:
@@ -129,11 +126,11 @@ OPTIONS: dict[str, Option] = {
     "release": Option({"batch_cfg": False}, context=release_method),
     "fast": Option({"cache": "fast"}),
     "faster": Option({"cache": "faster"}),
-    "taylorseer": Option({"cache": "fast"}, context=taylorseer),
+    "fbc": Option({"cache": "fast"}, context=first_block_cache),
     "fp8": Option({"batch_cfg": False}, profile="fp8"),
     "compile": Option({"batch_cfg": False}, setup=lambda pipe: pipe.compile_blocks(dynamic=True)),
 }
-DEFAULT_OPTIONS = ("sequential", "batched", "release", "fast", "faster", "taylorseer", "fp8", "compile")
+DEFAULT_OPTIONS = ("sequential", "batched", "release", "fast", "faster", "fbc", "fp8", "compile")
 
 
 def load(root: Path, profile: str) -> VinoPipeline:

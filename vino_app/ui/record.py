@@ -67,8 +67,8 @@ class SettingsControls:
         negative = gr.Textbox(label="Negative prompt (empty: the release's default)", lines=2)
         with gr.Accordion("Speed", open=False, elem_id="speed"):
             cache = control_dropdown("cache", list(CACHE_MODES), "off", elem_id="cache",
-                                     label="Step cache (off: every block every step; fast / faster reuse the "
-                                     "later blocks on steps that change little)")
+                                     label="Step cache (off: every block every step; fast / faster compute the "
+                                     "blocks every 7th / 10th step and extrapolate between)")
             attention = checked(
                 gr.Dropdown([DEFAULT_ATTENTION], value=DEFAULT_ATTENTION, elem_id="attention",
                             label="Attention backend (those this machine runs)"),
