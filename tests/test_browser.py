@@ -172,9 +172,9 @@ def add_two_images(page) -> None:
     expect(page.locator("#images .caption-label")).to_have_text(["Image 1", "Image 2"])
 
 
-# Steps of the progress test: enough that the run outlasts a few of the page's 0.25 s progress intervals on a fast
-# machine (the tiny model takes tens of milliseconds per step).
-PROGRESS_STEPS = 40
+# Steps of the progress test: the most the page allows, so that even on a fast machine the run (about 10 ms a step
+# for the tiny model at 64x64) outlasts the first progress update (0.25 s) and the first preview (0.5 s).
+PROGRESS_STEPS = 100
 
 
 def fast_settings(page, steps: int = 4) -> None:
