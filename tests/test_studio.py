@@ -384,3 +384,9 @@ def test_release_defaults_mean_the_tables_values():
         "image_guidance_scale": (3.0, False), "shift": (7.0, False)}
     assert released_sliders(True, "auto", 9, 0, False)[0]["interactive"] is True
     assert all(u["interactive"] for u in released_sliders(False, "t2v", 9, 0, False))
+
+
+def test_estimated_durations_read_naturally():
+    from vino_app.studio.estimate import _duration
+
+    assert [_duration(s) for s in (0.01, 2.34, 240.0)] == ["under 0.1 s", "2.3 s", "4 min"]

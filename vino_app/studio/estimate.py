@@ -58,6 +58,9 @@ class CostEstimate:
 
 
 def _duration(seconds: float) -> str:
+    """'under 0.1 s', '2.3 s' or '4 min'."""
+    if seconds < 0.05:
+        return "under 0.1 s"
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
