@@ -18,14 +18,13 @@ import argparse
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKLHunyuanVideo
 
 from vino_app.evaluate import target_latents
 from vino_app.guidance import cfg_branches
 from vino_app.pipeline import TIMESTEP_SCALE
 from vino_app.train import training_sigma
 from vino_app.world import demo_model_dir
-from vino_app.world.model import WorldModelConfig, assemble_pipeline, new_transformer
+from vino_app.world.model import WorldModelConfig, fresh_pipeline, new_transformer
 from vino_app.world.language import long_caption
 from vino_app.world.samples import WorldSample, make_sample
 from vino_app.world.scene import CELL_CENTRES, Scene, Shape, render
@@ -91,9 +90,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    root = demo_model_dir()
-    config = WorldModelConfig.load(root / "world.json")
-    pipe = assemble_pipeline(root, config, 0, AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae"))
+    pipe, config = fresh_pipeline(demo_model_dir())
     samples = requests(args.requests)
     texts = text_streams(pipe, [s.prompt for s in samples])
     with torch.no_grad():

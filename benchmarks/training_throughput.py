@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKLHunyuanVideo
 
 from vino_app.train import POOL_BATCHES, POOL_STEPS, STAGE3_MIX, sample_loss, training_sigma
 from vino_app.world import demo_model_dir
 from vino_app.world.batching import SHAPE_WEIGHT, build_pool, draw_groups, group_losses, torch_generator
-from vino_app.world.model import WorldModelConfig, assemble_pipeline
+from vino_app.world.model import fresh_pipeline
 from vino_app.world.samples import make_sample
 
 MIXES = {"t2i_single": {"t2i_single": 1.0}, "stage3": STAGE3_MIX}
@@ -71,9 +70,7 @@ def main(argv=None) -> dict[str, dict[str, float]]:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    root = demo_model_dir()
-    config = WorldModelConfig.load(root / "world.json")
-    pipe = assemble_pipeline(root, config, 0, AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae"))
+    pipe, _ = fresh_pipeline(demo_model_dir())
     pool_size = POOL_BATCHES * args.batch  # train.py's defaults
     results = {}
     with tempfile.TemporaryDirectory() as workdir:

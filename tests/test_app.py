@@ -269,12 +269,16 @@ def test_an_empty_rewrite_says_why(app, monkeypatch):
     assert client.predict("a red circle", [], None, api_name="/rewrite") == "A red circle on black."
 
 
-def test_generation_streams_a_progress_bar_and_a_preview(app, monkeypatch):
-    _, studio = app
-    monkeypatch.setattr(studio, "preview_interval_s", 0.0)
+def streamed_events(studio, monkeypatch, interval_s: float, steps: int) -> list:
+    """The events of a 64x64 t2i generation whose progress and previews are sent at most every `interval_s`."""
+    monkeypatch.setattr(studio, "preview_interval_s", interval_s)
     ui = StudioUI(studio)
-    ui.status_interval_s = 0.0
-    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=3, side=64))))
+    ui.status_interval_s = interval_s
+    return list(ui.generate("a red circle", [], None, settings_from(settings(steps=steps, side=64))))
+
+
+def test_generation_streams_a_progress_bar_and_a_preview(app, monkeypatch):
+    events = streamed_events(app[1], monkeypatch, interval_s=0.0, steps=3)
     statuses = [e[0] for e in events]
     assert statuses[0].endswith(": starting…") and statuses[-1].startswith("Done: t2i")
     for step, status in enumerate(statuses[1:-1], start=1):
@@ -294,11 +298,7 @@ def test_every_preset_is_listed(app):
 
 
 def test_the_progress_bar_is_sent_at_most_once_per_interval(app, monkeypatch):
-    _, studio = app
-    monkeypatch.setattr(studio, "preview_interval_s", 3600.0)
-    ui = StudioUI(studio)
-    ui.status_interval_s = 3600.0
-    events = list(ui.generate("a red circle", [], None, settings_from(settings(steps=6, side=64))))
+    events = streamed_events(app[1], monkeypatch, interval_s=3600.0, steps=6)
     bars = [re.search(r'value="(\d+)" max="6"', e[0]) for e in events]
     assert [int(bar.group(1)) for bar in bars if bar] == [0]  # the start; the result came within the interval
     assert events[-1][0].startswith("Done: t2i")

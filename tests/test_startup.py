@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -79,3 +81,19 @@ def test_a_failed_background_load_is_reported_where_the_model_is_used(source, tm
     header = StudioUI(studio).loaded_header()
     assert "could not be loaded" in header and "not a VINO checkpoint" in header and str(tmp_path) not in header
     assert studio.profile_name == "cpu"
+
+
+def test_a_model_that_fails_to_load_behind_the_page_ends_the_app_with_its_message(tmp_path):
+    folder = tmp_path / "broken"
+    for part in ("qwen", "hunyuan"):
+        (folder / part).mkdir(parents=True)
+    (folder / "vino.ckpt").write_bytes(b"not a checkpoint")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "app.py", "--model", str(folder), "--port", str(port)]
+    command += ["--output-dir", str(tmp_path / "out")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    ended = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 1 and "Traceback" not in ended.stderr, ended.stderr[-2000:]
+    assert "error: " in ended.stderr and "vino.ckpt' is not a readable PyTorch checkpoint" in ended.stderr

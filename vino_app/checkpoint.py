@@ -50,11 +50,14 @@ def resolve_checkpoint(source: str | os.PathLike, filename: str = CHECKPOINT_FIL
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """`torch.load` with `weights_only=True`, memory-mapped so tensors are read lazily from disk."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"'{path}' is not a readable PyTorch checkpoint ({exc})") from None
+        raise CheckpointError(
+            f"'{path}' is not a readable PyTorch checkpoint of tensors (torch.load: {type(exc).__name__})"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"'{path}' does not hold a state dict of tensors")
     return state

@@ -56,7 +56,7 @@ from .world.batching import (
     torch_generator,
     training_branches,
 )
-from .world.samples import WorldSample, make_sample
+from .world.samples import WorldSample
 from .world.scene import animate, random_scene, random_video, render, render_video
 
 STATE_FILE = "training/state.pt"

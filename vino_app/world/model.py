@@ -141,3 +141,11 @@ def assemble_pipeline(root: Path, config: WorldModelConfig, seed: int, vae: Auto
     pipe = VinoPipeline(encoder, processor, transformer, vae.eval(), FlowMatchEulerDiscreteScheduler())
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def fresh_pipeline(root: Path, seed: int = 0) -> tuple[VinoPipeline, WorldModelConfig]:
+    """`assemble_pipeline` on a model folder's sizes (`world.json`), Qwen3-VL and VAE: a fresh encoder head and MMDiT
+    (the benchmarks' starting point); with its config."""
+    config = WorldModelConfig.load(root / "world.json")
+    vae = AutoencoderKLHunyuanVideo.from_pretrained(root / "hunyuan" / "vae")
+    return assemble_pipeline(root, config, seed, vae), config
