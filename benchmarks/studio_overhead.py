@@ -5,27 +5,33 @@
 One process: the demo model's studio is served by its Gradio app on a free local port; the same t2i request
 (64x64, 20 steps, the world preset's CFG and shift) runs as `VinoPipeline.__call__`, as `Studio.run` (checks,
 saving, zip), both on the studio's compute thread where the app runs its jobs (`vino_app.studio.compute`), and
-through the app's `/generate` endpoint (gradio_client: queue, streaming; the files left on the server as a page
-leaves the downloads until clicked, and once more fetching all four), interleaved after one warm-up of each,
-`--repeats` times. Prints the median seconds of each and the ratios to the engine call (target: `/generate` <=
-1.3x), and the time estimate the page shows before the first request (after the start-up calibration,
+through the app's `/generate` endpoint three ways: as the page calls it (`queue/join`, then the event stream until
+the job completes, then fetching the result image it shows: the studio's whole cost), and through gradio_client
+(the same protocol plus the client library's own round trip, about 0.07 s for any endpoint: the downloads left on
+the server, then once more fetching all four), interleaved after one warm-up of each, `--repeats` times. Prints the
+median seconds of each and the ratios to the engine call (target: the page's `/generate` <= 1.3x), and the time
+estimate the page shows before the first request (after the start-up calibration,
 `Studio.calibrate`) against the first `Studio.run` and the median (target: within 2x).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import statistics
 import tempfile
 import time
+import uuid
 from dataclasses import replace
 
+import httpx
 from gradio_client import Client
 
 from vino_app.studio import Job, Studio, resolve_model
 from vino_app.studio.compute import compute
 from vino_app.ui import API_GUARD, StudioUI
+from vino_app.ui.record import OPTIONAL
 
 PROMPT = "On a black background, a small orange circle on the left."
 
@@ -40,6 +46,35 @@ def timed(call) -> float:
     started = time.perf_counter()
     call()
     return time.perf_counter() - started
+
+
+class PageCall:
+    """`api_name` called as the studio's page calls it: join the queue, read the event stream until the job
+    completes, then fetch the image it shows (one HTTP connection, as a browser keeps)."""
+
+    def __init__(self, url: str, api_name: str) -> None:
+        self.url, self.http = url, httpx.Client(timeout=120)
+        config = self.http.get(url + "config").json()
+        self.fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+    def __call__(self, *data) -> None:
+        session = uuid.uuid4().hex
+        join = {"data": list(data), "fn_index": self.fn_index, "session_hash": session, "event_data": None,
+                "trigger_id": None}
+        self.http.post(self.url + "gradio_api/queue/join", json=join).raise_for_status()
+        completed = None
+        with self.http.stream("GET", self.url + "gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"process_completed"' in line:
+                    completed = json.loads(line[len("data:"):])
+                    break
+        if not completed or not completed.get("success"):
+            raise RuntimeError(f"/generate failed: {completed}")
+        shown = completed["output"]["data"][1]["value"]  # the result image's update
+        self.http.get(shown["url"]).raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
 
 
 def main() -> None:
@@ -61,6 +96,7 @@ def main() -> None:
     demo = StudioUI(studio).build()
     demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, app_kwargs=API_GUARD)
+    page = PageCall(url, "generate")
     client = Client(url, verbose=False, download_files=False)  # a page fetches the result, not every download
     downloading = Client(url, verbose=False)
     started = time.perf_counter()
@@ -70,6 +106,7 @@ def main() -> None:
     paths = {
         "VinoPipeline.__call__": lambda: compute(studio.pipe, PROMPT, **kwargs),
         "Studio.run": lambda: compute(studio.run, job),
+        "/generate as the page calls it": lambda: page(PROMPT, [], None, *values, *OPTIONAL.values()),
         "/generate (gradio_client)": lambda: client.predict(PROMPT, [], None, *values, api_name="/generate"),
         "/generate, fetching all 4 files": lambda: downloading.predict(PROMPT, [], None, *values, api_name="/generate"),
     }
@@ -82,6 +119,7 @@ def main() -> None:
             for name, call in paths.items():
                 seconds[name].append(timed(call))
     finally:
+        page.close()
         demo.close()
 
     engine = statistics.median(seconds["VinoPipeline.__call__"])

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import av
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -302,3 +303,12 @@ def test_the_progress_bar_is_sent_at_most_once_per_interval(app, monkeypatch):
     bars = [re.search(r'value="(\d+)" max="6"', e[0]) for e in events]
     assert [int(bar.group(1)) for bar in bars if bar] == [0]  # the start; the result came within the interval
     assert events[-1][0].startswith("Done: t2i")
+
+
+def test_attaching_references_that_do_not_fit_the_preset_clears_its_label(app):
+    follow = StudioUI(app[1]).follow_inputs
+    image = [(str(Path(__file__).resolve().parents[1] / "assets" / "examples" / "hat.png"), "Image 1")]
+    assert follow("t2i", image, None) == ("auto", None, "")  # a t2i preset plus an image: no longer that preset
+    task, label, note = follow("ti2i", image, None)
+    assert task == "ti2i" and label == note == gr.update()  # still fits: the preset stays named
+    assert follow("t2v", [], None)[0] == "t2v"

@@ -11,6 +11,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder as gradio_upload_folder
 
 from ..errors import GenerationCancelled, VinoError
+from ..export import VIDEO_FPS
 from ..media import MediaError
 from ..studio import GenerationSettings, Job, Progress, Studio, StudioResult
 from ..studio.limits import check_text, parse_values
@@ -184,10 +185,12 @@ class Handlers:
 
     @staticmethod
     def follow_inputs(task, gallery, video):
-        """Back to `auto` when the attached references no longer fit the chosen task (a preset's t2i plus images)."""
-        if not isinstance(task, str) or not isinstance(gallery, (list, type(None))):
-            return "auto"
-        return task if task_fits(task, len(gallery_paths(gallery)), bool(video)) else "auto"
+        """Task, preset label, preset note: back to `auto`, the preset label and note cleared, when the attached
+        references no longer fit the chosen task (a preset's t2i plus images); else all three as they are."""
+        valid = isinstance(task, str) and isinstance(gallery, (list, type(None)))
+        if valid and task_fits(task, len(gallery_paths(gallery)), bool(video)):
+            return task, KEEP, KEEP
+        return "auto", None, ""
 
     def attention_choices(self):
         """The attention dropdown offering the backends this machine runs (asked once the model has loaded)."""
@@ -249,7 +252,8 @@ class Handlers:
         """Outputs for a finished result: status, image or video (the other hidden), downloads, history entry."""
         frames = result.frames
         size = f"{frames.shape[2]}x{frames.shape[1]}"
-        status = f"Done: {result.task}, {frames.shape[0]} frame(s) of {size} in {result.seconds:.1f} s."
+        length = f" ({frames.shape[0] / VIDEO_FPS:.2f} s at {VIDEO_FPS} fps, looping)" if result.is_video else ""
+        status = f"Done: {result.task}, {frames.shape[0]} frame(s) of {size}{length} in {result.seconds:.1f} s."
         if result.note:
             status += f" {result.note}"
         path = str(result.path)

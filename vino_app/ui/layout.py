@@ -25,6 +25,9 @@ CSS = """
            border-top: 1px solid var(--border-color-primary); padding: 8px 0 12px; margin-bottom: -12px; }
 #result-pane { position: sticky; top: 0; align-self: flex-start; max-height: 100vh; overflow-y: auto; }
 #result-image img, #sheet img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+#result-video video, #sheet-video video { image-rendering: pixelated; }
+/* the player rounds to whole seconds ("0:00 / 0:00" for a 9-frame clip); the status line gives the length */
+#result-video .time, #sheet-video .time { display: none; }
 #history video, #cells video { object-fit: contain !important; }  /* object_fit reaches only images */
 #status progress.job-progress { width: 100%; height: 14px; display: block; margin-bottom: 4px; }
 """
@@ -181,8 +184,9 @@ def build(ui: Handlers) -> gr.Blocks:
                          api_name=name, **quiet)
         video.change(user_errors(ui.video_info), video, video_info, api_name="check_video", **quiet)
         for source in (gallery, video):
-            source.upload(user_errors(ui.follow_inputs), [controls.task, gallery, video], controls.task,
-                          api_name=False)
+            source.upload(user_errors(ui.follow_inputs), [controls.task, gallery, video],
+                          [controls.task, preset, preset_info], api_name=False)
+        controls.task.input(lambda: (None, ""), None, [preset, preset_info], api_name=False)  # no longer the preset's
         for source in (prompt, gallery, video):
             source.change(user_errors(ui.check), [prompt, gallery, video], [ref_check, *chips],
                           api_name="check_references" if source is prompt else False, show_progress="hidden")
