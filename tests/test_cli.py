@@ -133,3 +133,26 @@ def test_model_choice(tmp_path, monkeypatch, recorded, capsys):
     assert (tmp_path / "cache" / "tiny" / "vino.ckpt").is_file() and len(recorded) == 1
     assert main(["generate", "--prompt", "x", "--model", str(tmp_path / "nowhere"), "--profile", "cpu"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_a_model_with_recommended_settings_supplies_the_left_out_flags(tiny_root, tmp_path, recorded, capsys):
+    """A model folder's defaults.json (the demo model ships one) fills what the flags leave out; a flag given wins;
+    the release's weights (no such file) keep the task table's defaults (the test above)."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_root, folder)
+    recommended = {"num_inference_steps": 20, "guidance_scale": 4.0, "image_guidance_scale": 1.0, "shift": 2.0,
+                   "num_frames": 9, "height": 64, "width": 64}
+    (folder / "defaults.json").write_text(json.dumps({"t2i": {**recommended, "num_frames": 1}, "t2v": recommended}))
+    base = ["generate", "--model", str(folder), "--profile", "cpu", "--output-dir", str(tmp_path / "out")]
+    main([*base, "--prompt", "a red circle"])
+    main([*base, "--prompt", "a red circle moves", "--task", "t2v", "--cfg", "6", "--width", "96", "--height", "64"])
+    t2i, t2v = recorded
+    assert {k: t2i[k] for k in ("num_inference_steps", "guidance_scale", "shift", "num_frames", "area")} == {
+        "num_inference_steps": 20, "guidance_scale": 4.0, "shift": 2.0, "num_frames": 1, "area": 64 * 64}
+    assert t2v["guidance_scale"] == 6 and t2v["shift"] == 2.0 and t2v["num_frames"] == 9  # the flag given wins
+    assert (t2v["height"], t2v["width"], t2v["area"]) == (64, 96, None)
+    (folder / "defaults.json").write_text("[1, 2")
+    assert main([*base, "--prompt", "a red circle"]) == 2
+    assert "the model's defaults.json is not readable JSON" in capsys.readouterr().err

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from .acceleration import ATTENTION_BACKENDS, CACHE_MODES
-from .errors import VinoError, VinoInputError
+from .errors import CheckpointError, VinoError, VinoInputError
 from .memory import PROFILES
 from .parallel import PARALLEL_KINDS
 from .tasks import TASK_LABELS, Task, TaskSpec, infer_task, read_task_file, task_for_label
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="demo | tiny | released | a folder in the released layout, as `python app.py --model`; overrides the "
-        "three paths below",
+        "three paths below. A model folder with a defaults.json (the demo model) supplies the defaults of the "
+        "frames, size, steps, CFG and shift flags left out",
     )
     gen.add_argument(
         "--checkpoint", default=None, help="vino.ckpt: file, folder or hub repo (default SOTAMak1r/VINO-weight)"
@@ -105,11 +107,48 @@ def _task_row(args: argparse.Namespace, spec: TaskSpec) -> Task:
     return task_for_label(label, spec.base_image) if label in TASK_LABELS else task_for_label("t2i")
 
 
-def _frames(args: argparse.Namespace, row: Task) -> int:
-    """Image tasks make one frame; video tasks make --frames, by default the task's (85)."""
+def _frames(args: argparse.Namespace, row: Task, recommended: dict) -> int:
+    """Image tasks make one frame; video tasks make --frames, by default the model's or else the task's (85)."""
     if not row.is_video:
         return 1
-    return row.frames if args.frames is None else args.frames
+    return args.frames or recommended.get("num_frames") or row.frames
+
+
+def model_defaults(folder: Path) -> dict:
+    """A model folder's recommended settings per task row (its `defaults.json`, as the demo model ships), {} when
+    it has none; a file that is not a JSON object of objects is a `CheckpointError` naming it."""
+    from .world import DEFAULTS_FILE
+
+    path = folder / DEFAULTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        defaults = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"the model's {DEFAULTS_FILE} is not readable JSON ({exc})") from None
+    if not isinstance(defaults, dict) or not all(isinstance(v, dict) for v in defaults.values()):
+        raise CheckpointError(f"the model's {DEFAULTS_FILE} must map task names to settings objects")
+    return defaults
+
+
+def _recommended(args: argparse.Namespace, row: Task) -> dict:
+    """The model's recommended settings for `row` (a world model's `defaults.json`; the edit row's for clone), {}
+    for a model without them (the released weights: the task table's release defaults apply)."""
+    defaults = args.model_defaults
+    return defaults.get(row.name) or defaults.get(row.label) or {}
+
+
+def _sampling(args: argparse.Namespace, row: Task, recommended: dict) -> dict:
+    """Steps, CFG, shift and size: each flag given, else the model's recommendation, else None (the pipeline then
+    applies the release's default from the task table)."""
+    flags = {"num_inference_steps": args.steps, "guidance_scale": args.cfg, "image_guidance_scale": args.image_cfg,
+             "shift": args.shift}
+    chosen = {key: recommended.get(key) if value is None else value for key, value in flags.items()}
+    chosen["num_inference_steps"] = chosen["num_inference_steps"] or row.steps
+    area = args.area
+    if args.height is None and args.width is None and area is None and "height" in recommended:
+        area = recommended["height"] * recommended["width"]
+    return {**chosen, "height": args.height, "width": args.width, "area": area}
 
 
 def _run(pipe, specs: list[TaskSpec], args: argparse.Namespace, out_dir: Path, write: bool) -> int:
@@ -124,17 +163,12 @@ def _run(pipe, specs: list[TaskSpec], args: argparse.Namespace, out_dir: Path, w
             if args.rewrite:
                 caption = pipe.rewrite_prompt(spec.caption, spec.image_paths, spec.video_path)
             row = _task_row(args, spec)
+            recommended = _recommended(args, row)
             settings = dict(
                 task=spec.task or None,
                 base_image=spec.base_image,
-                num_frames=_frames(args, row),
-                height=args.height,
-                width=args.width,
-                area=args.area,
-                num_inference_steps=row.steps if args.steps is None else args.steps,
-                guidance_scale=args.cfg,
-                image_guidance_scale=args.image_cfg,
-                shift=args.shift,
+                num_frames=_frames(args, row, recommended),
+                **_sampling(args, row, recommended),
                 negative_prompt=args.negative_prompt,
                 seed=args.seed,
                 cache=args.cache,
@@ -172,11 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         device = str(state.device) if state.num_processes > 1 and state.device.type == "cuda" else None
         checkpoint, vlm = args.checkpoint or DEFAULT_CHECKPOINT, args.vlm or DEFAULT_VLM
         base = args.base or DEFAULT_BASE
+        args.model_defaults = {}
         if args.model is not None:
             from .studio.models import resolve_model
 
             source = resolve_model(args.model)
             checkpoint, vlm, base = source.checkpoint, source.vlm, source.base
+            args.model_defaults = model_defaults(Path(checkpoint).parent) if source.kind != "released" else {}
         pipe = VinoPipeline.from_pretrained(checkpoint, vlm=vlm, base=base, memory_profile=args.profile, device=device)
         pipe.set_attention_backend(args.attention)
         if args.compile:
