@@ -170,6 +170,10 @@ def add_two_images(page) -> None:
 
     page.locator("#images input[type=file]").set_input_files([str(EXAMPLES / "hat.png"), str(EXAMPLES / "portrait.png")])
     expect(page.locator("#images .caption-label")).to_have_text(["Image 1", "Image 2"])
+    shown = page.locator("#images .grid-wrap").bounding_box()  # each thumbnail and its number in view, unscrolled
+    for thumbnail in page.locator("#images .thumbnail-item").all():
+        box = thumbnail.bounding_box()
+        assert box["y"] + box["height"] <= shown["y"] + shown["height"] and box["height"] < shown["height"], box
     # the default preset's t2i no longer fits: the task turns to auto and the preset label stops naming it
     expect(page.locator("#task input")).to_have_value("auto")
     expect(page.locator("#preset input")).to_have_value("")

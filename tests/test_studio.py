@@ -389,4 +389,4 @@ def test_release_defaults_mean_the_tables_values():
 def test_estimated_durations_read_naturally():
     from vino_app.studio.estimate import _duration
 
-    assert [_duration(s) for s in (0.01, 2.34, 240.0)] == ["under 0.1 s", "2.3 s", "4 min"]
+    assert [_duration(s) for s in (0.01, 2.34, 240.0)] == ["under 0.1 s", "about 2.3 s", "about 4 min"]

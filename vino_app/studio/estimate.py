@@ -50,7 +50,7 @@ class CostEstimate:
         line = (
             f"~{self.text_tokens + self.latent_tokens:,} tokens ({self.text_tokens:,} text, {self.latent_tokens:,} latent) · "
             f"{self.passes_per_step} forward pass{'es' if self.passes_per_step > 1 else ''}/step x {self.steps} steps · "
-            f"about {_duration(self.seconds)} · ~{self.memory_gib:.1f} of {self.available_gib:.0f} GiB"
+            f"{_duration(self.seconds)} · ~{self.memory_gib:.1f} of {self.available_gib:.0f} GiB"
         )
         if not self.fits:
             line += f"  \n**Will probably not fit.** {self.suggestion or 'Choose a smaller memory profile.'}"
@@ -58,10 +58,10 @@ class CostEstimate:
 
 
 def _duration(seconds: float) -> str:
-    """'under 0.1 s', '2.3 s' or '4 min'."""
+    """'under 0.1 s', 'about 2.3 s' or 'about 4 min'."""
     if seconds < 0.05:
         return "under 0.1 s"
-    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    return f"about {seconds:.1f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
 
 
 def passes_per_step(settings: GenerationSettings, num_images: int, has_video: bool) -> int:

@@ -29,6 +29,9 @@ CSS = """
 /* the player rounds to whole seconds ("0:00 / 0:00" for a 9-frame clip); the status line gives the length */
 #result-video .time, #sheet-video .time { display: none; }
 #history video, #cells video { object-fit: contain !important; }  /* object_fit reaches only images */
+/* Gradio narrows the grid to the number of items: two images would fill the row, taller than the gallery */
+#images .grid-container, #history .grid-container, #cells .grid-container {
+    grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 #status progress.job-progress { width: 100%; height: 14px; display: block; margin-bottom: 4px; }
 """
 
