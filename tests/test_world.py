@@ -423,3 +423,26 @@ def test_pool_requests_use_the_sample_video_at_the_engine_geometry(tiny_pipe, tm
     assert np.array_equal(exact.video_frames, sample.video) and exact.video_frames.shape == engine.video_frames.shape
     assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape and exact.vlm_video.fps == engine.vlm_video.fps
     assert (exact.vlm_video.frames - engine.vlm_video.frames).abs().mean() < 5  # the codec's small changes only
+
+
+def test_a_vae_with_2x_spatial_compression_keeps_the_mmdits_tokens(tmp_path):
+    """`--vae-spatial 2`: 32x32 latents per 64x64 frame, patched 4x4 by the MMDiT, so it still sees 8x8 tokens a
+    frame; the folder trains through all stages and loads through the public path."""
+    from dataclasses import replace
+
+    from vino_app.world import load_world_pipeline
+    from vino_app.world.model import WorldModelConfig, new_transformer, new_vae
+
+    config = replace(TINY, vae_spatial_compression=2)
+    latents = new_vae(config).encode(torch.zeros(1, 3, 1, 64, 64)).latent_dist.mode()
+    assert latents.shape == (1, 4, 1, 32, 32) and new_transformer(config).config.patch_size == 4
+    assert new_transformer(TINY).config.patch_size == 2  # the shipped geometry: 16x16 latents, patch 2
+    root = tmp_path / "s2"
+    root.mkdir()
+    config.save(root / "world.json")
+    run_training(root)
+    assert WorldModelConfig.load(root / "world.json").vae_spatial_compression == 2
+    pipe = load_world_pipeline(root)
+    assert pipe.vae.config.spatial_compression_ratio == 2 and pipe.transformer.config.patch_size == 4
+    out = pipe("A big red circle at the top left, on a white background.", height=64, width=64, num_inference_steps=2)
+    assert out.frames.shape == (1, 64, 64, 3)

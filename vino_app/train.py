@@ -399,6 +399,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--vae-channels", type=int, nargs="+", default=WorldModelConfig.vae_channels, help="VAE widths (new folders only)"
     )
+    parser.add_argument(
+        "--vae-spatial", type=int, choices=(2, 4), default=WorldModelConfig.vae_spatial_compression,
+        help="VAE spatial compression (new folders only); 2 makes the MMDiT patch 4x4, so its tokens stay 8x8 a frame",
+    )
     parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
     parser.add_argument(
         "--init-from",
@@ -449,6 +453,7 @@ def main(argv=None) -> Path:
                     boundary_tokens=not args.no_boundary_tokens,
                     latent_channels=args.latent_channels,
                     vae_channels=tuple(args.vae_channels),
+                    vae_spatial_compression=args.vae_spatial,
                 ).save(config_path)
         if source and not (root / "qwen").is_dir():
             shutil.copytree(source / "qwen", root / "qwen")

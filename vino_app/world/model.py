@@ -24,6 +24,7 @@ from ..tiny import build_qwen, build_tokenizer
 from ..transformer import VinoTransformer3DModel
 from .samples import MAKERS, make_sample
 
+TOKEN_PIXELS = 8  # a token of the MMDiT covers 8x8 pixels (VAE compression x patch), as 16x16 in the release
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -45,7 +46,13 @@ class WorldModelConfig:
     text_embed_dim: int = 128
     latent_channels: int = 8
     vae_channels: tuple[int, ...] = (16, 32, 32)
+    vae_spatial_compression: int = 4  # 2: 32x32 latents per 64x64 frame, patched 4x4 by the MMDiT (still 8x8 tokens)
     boundary_tokens: bool = True
+
+    @property
+    def patch_size(self) -> int:
+        """The MMDiT's spatial patch: 8x8 tokens per 64x64 frame whatever the VAE's compression."""
+        return TOKEN_PIXELS // self.vae_spatial_compression
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -76,7 +83,8 @@ def build_world_qwen(root: Path, config: WorldModelConfig, seed: int) -> None:
 
 
 def new_transformer(config: WorldModelConfig) -> VinoTransformer3DModel:
-    """The MMDiT: patch 2x2x1 on the 16x16 latents of a 64x64 frame (8x8 tokens)."""
+    """The MMDiT: patch 2x2x1 on the 16x16 latents of a 64x64 frame (4x4x1 on the 32x32 latents of a VAE with 2x
+    spatial compression): 8x8 tokens."""
     third = config.head_dim // 4
     return VinoTransformer3DModel(
         in_channels=config.latent_channels,
@@ -86,6 +94,7 @@ def new_transformer(config: WorldModelConfig) -> VinoTransformer3DModel:
         num_layers=config.dual_layers,
         num_single_layers=config.single_layers,
         num_refiner_layers=1,
+        patch_size=config.patch_size,
         mlp_ratio=4.0,
         text_embed_dim=config.text_embed_dim,
         pooled_projection_dim=8,
@@ -95,7 +104,8 @@ def new_transformer(config: WorldModelConfig) -> VinoTransformer3DModel:
 
 
 def new_vae(config: WorldModelConfig) -> AutoencoderKLHunyuanVideo:
-    """HunyuanVideo's VAE with 4x spatial and 4x temporal compression (3D convolutions on oneDNN on the CPU)."""
+    """HunyuanVideo's VAE with 4x (or `vae_spatial_compression`) spatial and 4x temporal compression (3D
+    convolutions on oneDNN on the CPU)."""
     blocks = len(config.vae_channels)
     vae = AutoencoderKLHunyuanVideo(
         latent_channels=config.latent_channels,
@@ -104,7 +114,7 @@ def new_vae(config: WorldModelConfig) -> AutoencoderKLHunyuanVideo:
         block_out_channels=config.vae_channels,
         layers_per_block=1,
         norm_num_groups=8,
-        spatial_compression_ratio=4,
+        spatial_compression_ratio=config.vae_spatial_compression,
         temporal_compression_ratio=4,
     )
     return use_onednn_conv3d(vae)
