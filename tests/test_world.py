@@ -421,7 +421,7 @@ def test_pool_requests_use_the_sample_video_at_the_engine_geometry(tiny_pipe, tm
     engine, exact = request_of(tiny_pipe, sample, tmp_path), exact_request_of(tiny_pipe, sample, tmp_path)
     assert (exact.task, exact.num_frames, exact.height, exact.width) == (engine.task, engine.num_frames, engine.height, engine.width)
     assert np.array_equal(exact.video_frames, sample.video) and exact.video_frames.shape == engine.video_frames.shape
-    assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape and exact.vlm_video.fps == engine.vlm_video.fps
+    assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape
     assert (exact.vlm_video.frames - engine.vlm_video.frames).abs().mean() < 5  # the codec's small changes only
 
 

@@ -25,6 +25,7 @@ VLM_VIDEO_FRAMES = 8
 VLM_VIDEO_MIN_PIXELS = 256 * 32 * 32
 VLM_VIDEO_MAX_PIXELS = 16384 * 32 * 32
 VLM_VIDEO_OPTIONS = {"nframes": VLM_VIDEO_FRAMES, "min_pixels": VLM_VIDEO_MIN_PIXELS, "max_pixels": VLM_VIDEO_MAX_PIXELS}
+RELEASE_STAMP_FPS = 24  # the frame rate Qwen3-VL's processor assumes when none is given, as in the release
 
 
 class _ReleaseVideoBudgetNotice(logging.Filter):
@@ -186,11 +187,16 @@ class VinoConditionEncoder(nn.Module):
 
 @dataclass
 class VlmVideo:
-    """The reference video as the VLM sees it: `frames` `[8, 3, H, W]` float (resized by qwen-vl-utils) and the
-    sampling rate `fps` the processor stamps the frames with."""
+    """The reference video as the VLM sees it: `frames` `[8, 3, H, W]` float (resized by qwen-vl-utils)."""
 
     frames: torch.Tensor
-    fps: float
+
+    def metadata(self) -> dict:
+        """What the processor stamps the frames with: as in the release, no frame rate of the file reaches it, so
+        Qwen3-VL times the sampled frames 0..7 at its default `RELEASE_STAMP_FPS` (`<0.0 seconds>`, `<0.1 seconds>`,
+        ...). Given explicitly, the processor need not fall back (and warn)."""
+        count = int(self.frames.shape[0])
+        return {"total_num_frames": count, "fps": RELEASE_STAMP_FPS, "frames_indices": list(range(count))}
 
 
 def read_vlm_video(video_path: str | os.PathLike, decoded: ReferenceVideo | None = None) -> VlmVideo:
@@ -202,8 +208,7 @@ def read_vlm_video(video_path: str | os.PathLike, decoded: ReferenceVideo | None
     use_pyav_for_qwen_vl_utils()
     logging.getLogger("qwen_vl_utils.vision_process").addFilter(_RELEASE_VIDEO_BUDGET_NOTICE)
     ele = {"video": str(video_path), **VLM_VIDEO_OPTIONS, DECODED_VIDEO: decoded}
-    frames, fps = fetch_video(ele, return_video_sample_fps=True)
-    return VlmVideo(frames, fps)
+    return VlmVideo(fetch_video(ele))
 
 
 def read_video_once(video_path: str | os.PathLike, num_frames: int, area: int) -> tuple[np.ndarray, VlmVideo]:
@@ -229,5 +234,5 @@ def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image]
         # groups replace the whole placeholder (the expansion the weights were trained with), and keep the
         # uncapped per-frame pixel budget of the release.
         text = text.replace(VISION_START + VIDEO_PAD + VISION_END, VIDEO_PAD)
-        video_options = {"videos": [video.frames], "fps": video.fps, "cap_pixels_per_frame": False}
+        video_options = {"videos": [video.frames], "video_metadata": [video.metadata()], "cap_pixels_per_frame": False}
     return processor(text=[text], images=image_inputs, do_sample_frames=False, return_tensors="pt", **video_options)
