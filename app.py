@@ -21,13 +21,36 @@ from vino_app.studio.models import MODEL_CHOICES, REPO_ROOT, on_zerogpu  # noqa:
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=env("VINO_MODEL", "auto"), help=f"{' | '.join(MODEL_CHOICES)} | a folder in the released layout (env VINO_MODEL)")
-    parser.add_argument("--profile", default=env("VINO_PROFILE"), choices=sorted(PROFILES), help="memory profile (env VINO_PROFILE; default: zerogpu on ZeroGPU, else from the GPU's memory, cpu without one)")
-    parser.add_argument("--output-dir", default=env("VINO_OUTPUT_DIR", str(Path(tempfile.gettempdir()) / "vino-studio")), help="where results are written (env VINO_OUTPUT_DIR)")
+    parser.add_argument(
+        "--model",
+        default=env("VINO_MODEL", "auto"),
+        help=f"{' | '.join(MODEL_CHOICES)} | a folder in the released layout (env VINO_MODEL)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=env("VINO_PROFILE"),
+        choices=sorted(PROFILES),
+        help=(
+            "memory profile (env VINO_PROFILE; default: zerogpu on ZeroGPU, else from the GPU's memory, "
+            "cpu without one)"
+        ),
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=env("VINO_OUTPUT_DIR", str(Path(tempfile.gettempdir()) / "vino-studio")),
+        help="where results are written (env VINO_OUTPUT_DIR)",
+    )
     parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "0.0.0.0" if env("SPACE_ID") else "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", env("PORT", "7860"))))
-    parser.add_argument("--queue-size", type=int, default=int(env("VINO_QUEUE_SIZE", "16")), help="requests waiting at most (env VINO_QUEUE_SIZE)")
-    parser.add_argument("--max-upload", default=env("VINO_MAX_UPLOAD", "50mb"), help="largest upload (env VINO_MAX_UPLOAD)")
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=int(env("VINO_QUEUE_SIZE", "16")),
+        help="requests waiting at most (env VINO_QUEUE_SIZE)",
+    )
+    parser.add_argument(
+        "--max-upload", default=env("VINO_MAX_UPLOAD", "50mb"), help="largest upload (env VINO_MAX_UPLOAD)"
+    )
     return parser
 
 

@@ -30,7 +30,9 @@ def tiny_root(tmp_path_factory) -> Path:
 
 
 def load_tiny(root: Path) -> VinoPipeline:
-    pipe = VinoPipeline.from_pretrained(root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu")
+    pipe = VinoPipeline.from_pretrained(
+        root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu"
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

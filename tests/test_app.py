@@ -34,7 +34,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app(pipe, tiny_root, tmp_path_factory):
-    studio = Studio(pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path_factory.mktemp("out"))
+    studio = Studio(
+        pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path_factory.mktemp("out")
+    )
     demo = StudioUI(studio).build()
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_port=free_port(), max_file_size="5mb", quiet=True)
@@ -63,8 +65,8 @@ def test_every_action_has_a_named_endpoint(app):
     client, _ = app
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     expected = {"/add_images", "/move_earlier", "/move_later", "/remove_image", "/check_references", "/check_video",
-                "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid", "/reuse_settings",
-                "/switch_profile"}
+                "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid",
+                "/reuse_settings", "/switch_profile"}
     assert expected <= named
 
 
@@ -73,7 +75,9 @@ def test_generate_image_with_settings_embedded_and_sidecar(app, media):
     gallery = client.predict(slots(media["square"], media["wide"]), api_name="/add_images")
     assert [item["caption"] for item in gallery] == ["Image 1", "Image 2"]
     prompt = "Put the colour of Image 1 on Image 2"
-    status, image, video, downloads = client.predict(prompt, resend(gallery), None, *settings(task="ti2i_base", image_cfg=2.0), api_name="/generate")
+    status, image, video, downloads = client.predict(
+        prompt, resend(gallery), None, *settings(task="ti2i_base", image_cfg=2.0), api_name="/generate"
+    )
     assert status.startswith("Done: ti2i")
     assert image["visible"] is True and video["visible"] is False  # one result component shown
     image = image["value"]
@@ -94,7 +98,11 @@ def test_generate_image_with_settings_embedded_and_sidecar(app, media):
 def test_generate_video_is_browser_playable_h264(app, media):
     client, _ = app
     status, image, video, _ = client.predict(
-        "Turn Video 1 blue", [], handle_file(str(media["video"])), *settings(frames=5, cfg=7.0, shift=7.0), api_name="/generate"
+        "Turn Video 1 blue",
+        [],
+        handle_file(str(media["video"])),
+        *settings(frames=5, cfg=7.0, shift=7.0),
+        api_name="/generate",
     )
     assert status.startswith("Done: tv2v") and image["visible"] is False  # the empty image box is hidden
     assert video["visible"] is True  # an update that also shows the video player
@@ -107,14 +115,26 @@ def test_generate_video_is_browser_playable_h264(app, media):
 def test_cfg_grid_contact_sheet_and_cells(app, media):
     client, _ = app
     status, sheet, sheet_video, cells = client.predict(
-        "3, 7", "1, 2", "Image 1 in the rain", slots(media["square"]), None, *settings(task="ti2i"), api_name="/cfg_grid"
+        "3, 7",
+        "1, 2",
+        "Image 1 in the rain",
+        slots(media["square"]),
+        None,
+        *settings(task="ti2i"),
+        api_name="/cfg_grid",
     )
     assert status.startswith("Done: 4 cells") and sheet_video["visible"] is False
     sheet = sheet["value"]
-    assert [c["caption"] for c in cells] == ["text 3 / image 1", "text 3 / image 2", "text 7 / image 1", "text 7 / image 2"]
+    assert [c["caption"] for c in cells] == [
+        "text 3 / image 1",
+        "text 3 / image 2",
+        "text 7 / image 1",
+        "text 7 / image 2",
+    ]
     cell = np.asarray(Image.open(cells[0]["image"]))
     sheet = np.asarray(Image.open(sheet))
-    assert sheet.shape[0] > 2 * cell.shape[0] and sheet.shape[1] > 2 * cell.shape[1]  # 2 x 2 tiles, enlarged and labelled
+    # 2 x 2 tiles, enlarged and labelled
+    assert sheet.shape[0] > 2 * cell.shape[0] and sheet.shape[1] > 2 * cell.shape[1]
     # same seed and inputs: the two cells with text CFG 3 and 7 differ only by the guidance
     assert not np.array_equal(cell, np.asarray(Image.open(cells[2]["image"])))
 
@@ -136,10 +156,17 @@ def test_reference_check_and_renumbering(app, media):
     client, _ = app
     gallery = client.predict(slots(media["square"], media["wide"]), api_name="/add_images")
     report = client.predict("Put Image 3 next to image_1", resend(gallery), None, api_name="/check_references")
-    assert "Image 3" in report and "error" in report and "Image_1".lower() in report.lower() and "Image 2 is attached but" in report
+    assert (
+        "Image 3" in report
+        and "error" in report
+        and "Image_1".lower() in report.lower()
+        and "Image 2 is attached but" in report
+    )
     with pytest.raises(AppError, match="Image 3"):
         client.predict("Put Image 3 next to Image 1", resend(gallery), None, *settings(), api_name="/generate")
-    moved, prompt, selected = client.predict(resend(gallery), 0, "Put the hat from Image 1 on Image 2", api_name="/move_later")
+    moved, prompt, selected = client.predict(
+        resend(gallery), 0, "Put the hat from Image 1 on Image 2", api_name="/move_later"
+    )
     assert prompt == "Put the hat from Image 2 on Image 1" and selected == 1
     assert moved["selected_index"] == 1  # the highlight follows the moved picture
     assert Image.open(moved["value"][0]["image"]).size == Image.open(media["wide"]).size
@@ -166,7 +193,9 @@ def bad_files(tmp_path):
 
 def test_bad_uploads_are_clear_errors_and_the_next_request_is_served(app, media, bad_files):
     client, _ = app
-    gallery = client.predict(slots(bad_files["empty"], media["square"], bad_files["junk"], bad_files["bomb"]), api_name="/add_images")
+    gallery = client.predict(
+        slots(bad_files["empty"], media["square"], bad_files["junk"], bad_files["bomb"]), api_name="/add_images"
+    )
     assert len(gallery) == 1  # the good image is kept, the three bad ones dropped with a warning
     for name, text in (("empty", "is empty"), ("junk", "is not an image"), ("bomb", "megapixels")):
         with pytest.raises(AppError, match=text):
@@ -174,7 +203,9 @@ def test_bad_uploads_are_clear_errors_and_the_next_request_is_served(app, media,
     with pytest.raises(AppError, match="no frames"):
         client.predict(handle_file(str(bad_files["no_frames"])), api_name="/check_video")
     with pytest.raises(AppError, match="no_frames.mp4"):
-        client.predict("Turn Video 1 red", [], handle_file(str(bad_files["no_frames"])), *settings(frames=5), api_name="/generate")
+        client.predict(
+            "Turn Video 1 red", [], handle_file(str(bad_files["no_frames"])), *settings(frames=5), api_name="/generate"
+        )
     with pytest.raises(AppError, match="4k\\+1|nearest valid"):
         client.predict("a red circle", [], None, *settings(frames=6), api_name="/generate")
     status, *_ = client.predict("Image 1 at night", resend(gallery), None, *settings(), api_name="/generate")
@@ -185,12 +216,20 @@ def test_presets_fill_controls_and_reuse_settings_round_trip(app):
     client, studio = app
     for preset in studio.presets:
         prompt, gallery, video, info, task, frames, *_ = client.predict(preset.key, api_name="/apply_preset")
-        assert prompt == preset.instruction and len(gallery) == len(preset.images) and (video is not None) == (preset.video is not None)
+        assert (
+            prompt == preset.instruction
+            and len(gallery) == len(preset.images)
+            and (video is not None) == (preset.video is not None)
+        )
         assert (task, frames) == (preset.settings.task, preset.settings.num_frames)
     _, image, _, _ = client.predict("a red circle", [], None, *settings(seed=1234, cfg=3.5), api_name="/generate")
-    prompt, _, _, *controls, preset, preset_info, note = client.predict(handle_file(image["value"]), api_name="/reuse_settings")
+    prompt, _, _, *controls, preset, preset_info, note = client.predict(
+        handle_file(image["value"]), api_name="/reuse_settings"
+    )
     shown = dict(zip(NAMES, controls))
-    assert (prompt, shown["seed"], shown["guidance_scale"], shown["num_inference_steps"], shown["side"]) == ("a red circle", 1234, 3.5, 2, 64)
+    assert (prompt, shown["seed"], shown["guidance_scale"], shown["num_inference_steps"], shown["side"]) == (
+        "a red circle", 1234, 3.5, 2, 64
+    )
     assert shown["release_defaults"] is False and note.startswith("Settings and")
     assert preset is None and preset_info == ""  # the preset label no longer names a preset
 

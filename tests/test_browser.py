@@ -48,7 +48,12 @@ BAD_INSTRUCTION = "Put the hat from Image 1 on the person in Image 3"
 
 def chromium_binary() -> str | None:
     """Debian's Chromium (or `CHROMIUM=/path`)."""
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -115,8 +120,14 @@ def app_url(chromium, tmp_path_factory):
             deadline = time.monotonic() + START_TIMEOUT_S
             while not answers(url):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    state = f"exited with {process.returncode}" if process.poll() is not None else f"did not answer in {START_TIMEOUT_S} s"
-                    pytest.fail(f"the app {state}; its log:\n{log_path.read_text(errors='replace')[-6000:]}", pytrace=False)
+                    state = (
+                        f"exited with {process.returncode}"
+                        if process.poll() is not None
+                        else f"did not answer in {START_TIMEOUT_S} s"
+                    )
+                    pytest.fail(
+                        f"the app {state}; its log:\n{log_path.read_text(errors='replace')[-6000:]}", pytrace=False
+                    )
                 time.sleep(0.25)
             yield url
         finally:
@@ -168,7 +179,9 @@ def screenshot(page, name: str) -> None:
 def add_two_images(page) -> None:
     from playwright.sync_api import expect
 
-    page.locator("#images input[type=file]").set_input_files([str(EXAMPLES / "hat.png"), str(EXAMPLES / "portrait.png")])
+    page.locator("#images input[type=file]").set_input_files(
+        [str(EXAMPLES / "hat.png"), str(EXAMPLES / "portrait.png")]
+    )
     expect(page.locator("#images .caption-label")).to_have_text(["Image 1", "Image 2"])
     shown = page.locator("#images .grid-wrap").bounding_box()  # each thumbnail and its number in view, unscrolled
     for thumbnail in page.locator("#images .thumbnail-item").all():
@@ -254,7 +267,9 @@ def test_generate_shows_progress_a_preview_and_the_result(page):
     # a chip inserts its name at the cursor
     before = "Put the hat from "
     write_instruction(page, before + "on the person in Image 2")
-    page.locator("#prompt textarea").evaluate(f"box => {{ box.focus(); box.setSelectionRange({len(before)}, {len(before)}); }}")
+    page.locator("#prompt textarea").evaluate(
+        f"box => {{ box.focus(); box.setSelectionRange({len(before)}, {len(before)}); }}"
+    )
     page.get_by_role("button", name="Image 1", exact=True).click()
     expect(page.locator("#prompt textarea")).to_have_value(INSTRUCTION)
     expect(page.locator("#ref-check .ok")).to_be_visible()
@@ -305,7 +320,9 @@ def test_cancel_ends_with_cancelled_after_step_k(page):
     page.locator("#generate").click()
     expect(page.locator("#status")).to_contain_text(re.compile(r"step \d+ of 100"), timeout=RUN_TIMEOUT_MS)
     page.locator("#cancel").click()
-    expect(page.locator("#status")).to_have_text(re.compile(r"^\s*Cancelled after step \d+ of 100\.\s*$"), timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#status")).to_have_text(
+        re.compile(r"^\s*Cancelled after step \d+ of 100\.\s*$"), timeout=RUN_TIMEOUT_MS
+    )
     expect(page.locator("#status progress")).to_have_count(0)  # no stale step text or bar
     no_error_badge(page)
     expect(page.get_by_test_id("toast-body")).to_have_count(0)
@@ -337,7 +354,9 @@ def test_gallery_selection_follows_earlier_later_and_remove(page):
     buttons[2].click()  # Remove
     expect(slots).to_have_count(1)
     expect(page.locator("#images .thumbnail-item.selected")).to_have_count(0)  # nothing stale selected
-    expect(page.locator("#prompt textarea")).to_have_value("Put the hat from the removed image on the person in Image 1")
+    expect(page.locator("#prompt textarea")).to_have_value(
+        "Put the hat from the removed image on the person in Image 1"
+    )
     expect(buttons[2]).to_be_disabled()
     buttons[2].click(force=True)  # a second Remove does nothing
     page.wait_for_timeout(500)

@@ -36,7 +36,9 @@ def test_released_example_task_files(tiny_root, tmp_path, monkeypatch, capsys):
     codes = {}
     for task_file in files:
         out = tmp_path / "out" / task_file.stem
-        codes[task_file.stem] = main(["generate", "--task-file", str(task_file), "--frames", "5", *tiny_flags(tiny_root, out)])
+        codes[task_file.stem] = main(
+            ["generate", "--task-file", str(task_file), "--frames", "5", *tiny_flags(tiny_root, out)]
+        )
     captured = capsys.readouterr()
     assert codes.pop("tiv2v_camclone") == 1 and "scene1027_10.mp4' was not found" in captured.err
     assert set(codes.values()) == {0}, captured.err
@@ -63,13 +65,19 @@ def test_released_example_task_files(tiny_root, tmp_path, monkeypatch, capsys):
 
 def test_flags_and_errors(tiny_root, media, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["generate", "--prompt", "Make Image 1 blue", "--image", str(media["wide"]), *tiny_flags(tiny_root, out)])
+    code = main(
+        ["generate", "--prompt", "Make Image 1 blue", "--image", str(media["wide"]), *tiny_flags(tiny_root, out)]
+    )
     assert code == 0 and (out / "0.png").is_file()
     assert read_settings(out / "0.png")["settings"]["num_inference_steps"] == 1
-    code = main(["generate", "--prompt", "Make Image 2 blue", "--image", str(media["wide"]), *tiny_flags(tiny_root, out)])
+    code = main(
+        ["generate", "--prompt", "Make Image 2 blue", "--image", str(media["wide"]), *tiny_flags(tiny_root, out)]
+    )
     err = capsys.readouterr().err
     assert code == 1 and 'names "Image 2" but there is 1 image attached' in err and "Traceback" not in err
-    code = main(["generate", "--prompt", "x", "--checkpoint", str(tmp_path / "nope.ckpt"), "--vlm", "x", "--profile", "cpu"])
+    code = main(
+        ["generate", "--prompt", "x", "--checkpoint", str(tmp_path / "nope.ckpt"), "--vlm", "x", "--profile", "cpu"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "nope.ckpt" in err
 

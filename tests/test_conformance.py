@@ -1,4 +1,5 @@
-"""Conformance with the released VINO code: tests/data/vino-golden (a copy of ../shared/vino-golden), all five checks for all nine requests."""
+"""Conformance with the released VINO code: tests/data/vino-golden (a copy of ../shared/vino-golden), all five checks
+for all nine requests."""
 
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ def case(request, golden_pipe):
             for b in branches:
                 texts.append(chat_text(b.text, len(b.image_indices), b.has_video))
                 images = [prepared.images[i] for i in b.image_indices]
-                inputs.append(vlm_inputs(golden_pipe.processor, texts[-1], images, prepared.vlm_video if b.has_video else None))
+                inputs.append(
+                    vlm_inputs(golden_pipe.processor, texts[-1], images, prepared.vlm_video if b.has_video else None)
+                )
                 conditions.append(golden_pipe.condition_encoder(inputs[-1], len(images)))
             frames = golden_pipe(
                 spec.caption,
@@ -106,7 +109,9 @@ def test_conditioning(case):
 def test_first_step_velocity(case, golden_pipe):
     record = case["record"]
     for branch, call in zip(record["embeds"], record["calls"]):
-        condition = Conditioning(branch["vlm"], branch["mask"], branch["vae_branch"], call["pos_vs"][0], call["pos_ve"][0])
+        condition = Conditioning(
+            branch["vlm"], branch["mask"], branch["vae_branch"], call["pos_vs"][0], call["pos_ve"][0]
+        )
         refs = call["refs"][0] if call["refs"] else []
         # the release passes all reference latents and uses the first len(pos_vs); we take the last k of ours
         used = refs[: condition.num_references]
@@ -138,7 +143,14 @@ def test_reference_pixels_and_latents(ref_case, golden_pipe, monkeypatch):
     monkeypatch.chdir(GOLDEN)
     spec = read_task_file(ref_case["task_file"])[ref_case["row"]]
     prepared = golden_pipe.prepare_request(
-        spec.image_paths, spec.video_path, spec.task, ref_case["num_frames"], ref_case["height"], ref_case["width"], None, None
+        spec.image_paths,
+        spec.video_path,
+        spec.task,
+        ref_case["num_frames"],
+        ref_case["height"],
+        ref_case["width"],
+        None,
+        None,
     )
     diff = np.abs(prepared.video_frames.astype(int) - refs["video_frames"].numpy().astype(int))
     assert prepared.video_frames.shape == tuple(refs["video_frames"].shape)

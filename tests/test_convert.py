@@ -19,7 +19,12 @@ LINEAR = "model.language_model.layers.0.mlp.down_proj"
 def load(root, checkpoint, cache, profile="cpu", **kwargs):
     with gpu_check_bypassed():
         return VinoPipeline.from_pretrained(
-            checkpoint, vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile=profile, cache_dir=cache, **kwargs
+            checkpoint,
+            vlm=str(root / "qwen"),
+            base=str(root / "hunyuan"),
+            memory_profile=profile,
+            cache_dir=cache,
+            **kwargs,
         )
 
 

@@ -16,7 +16,15 @@ from vino_app.world import REPO_ROOT, demo_defaults, demo_model_available, demo_
 from vino_app.world.scoring import detect, detect_background
 
 DEMO_TASKS = ("t2i", "t2v", "i2v", "ti2v", "ti2i", "ti2i_base", "tv2v", "tiv2v")
-SETTING_KEYS = ("num_inference_steps", "guidance_scale", "image_guidance_scale", "shift", "num_frames", "height", "width")
+SETTING_KEYS = (
+    "num_inference_steps",
+    "guidance_scale",
+    "image_guidance_scale",
+    "shift",
+    "num_frames",
+    "height",
+    "width",
+)
 
 
 @pytest.fixture(scope="module")

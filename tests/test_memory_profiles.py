@@ -210,7 +210,9 @@ def old_group_offloading(pipe: VinoPipeline) -> None:
     """The 8gb wiring before this fix: one block-level group per model (the VAE's never onloaded)."""
     for name in ("condition_encoder", "transformer", "vae"):
         model = getattr(pipe, name)
-        apply_group_offloading(model, onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1)
+        apply_group_offloading(
+            model, onload_device=torch.device("cpu"), offload_type="block_level", num_blocks_per_group=1
+        )
 
 
 def test_old_vae_wiring_is_caught(tiny_root, media):

@@ -27,7 +27,8 @@ def test_video_prompt_has_timestamp_groups_and_one_boundary_pair(pipe, media, ca
     text = chat_text("Turn Video 1 purple", 0, True)
     with caplog.at_level(logging.WARNING):
         inputs = vlm_inputs(pipe.processor, text, [], read_vlm_video(str(media["video"])))
-    assert not caplog.records, "reading a video for the VLM warns: " + caplog.text  # qwen-vl-utils' cap of the release's budget
+    # qwen-vl-utils' cap of the release's budget
+    assert not caplog.records, "reading a video for the VLM warns: " + caplog.text
     cfg = pipe.condition_encoder.mm_encoder.config
     ids = inputs["input_ids"][0]
     groups = int((ids == cfg.vision_start_token_id).sum())
@@ -43,7 +44,9 @@ def test_video_prompt_has_timestamp_groups_and_one_boundary_pair(pipe, media, ca
 def test_query_positions_continue_from_last_prompt_position(pipe, media):
     """The language model receives position ids last + [0..Q-1] on all three axes for the queries."""
     encoder = pipe.condition_encoder
-    inputs = vlm_inputs(pipe.processor, chat_text("Image 1 in the rain", 1, False), [__import__("PIL").Image.open(media["wide"])], None)
+    inputs = vlm_inputs(
+        pipe.processor, chat_text("Image 1 in the rain", 1, False), [__import__("PIL").Image.open(media["wide"])], None
+    )
     seen = {}
     hook = encoder.mm_encoder.model.language_model.register_forward_pre_hook(
         lambda m, a, kw: seen.update(kw), with_kwargs=True

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from vino_app import CheckpointError, FrameCountError, GenerationCancelled, MediaError, ReferenceNameError, SizeError, VinoInputError
+from vino_app import (
+    CheckpointError,
+    FrameCountError,
+    GenerationCancelled,
+    MediaError,
+    ReferenceNameError,
+    SizeError,
+    VinoInputError,
+)
 from vino_app.checkpoint import save_checkpoint
 
 
@@ -20,9 +28,21 @@ FAST = dict(num_inference_steps=2, area=64 * 64)
         ("t2i", [], False, dict(num_frames=1), ("t2i", (1, 64, 64, 3))),
         ("t2v", [], False, dict(num_frames=5, aspect=1.0), ("t2v", (5, 64, 64, 3))),
         ("i2v", ["wide"], False, dict(num_frames=5), ("i2v", (5, 48, 80, 3))),
-        ("ti2v", ["wide", "tall", "square"], False, dict(num_frames=5, aspect=1.0, image_guidance_scale=3.0), ("ti2v", (5, 64, 64, 3))),
+        (
+            "ti2v",
+            ["wide", "tall", "square"],
+            False,
+            dict(num_frames=5, aspect=1.0, image_guidance_scale=3.0),
+            ("ti2v", (5, 64, 64, 3)),
+        ),
         ("ti2i", ["tall"], False, dict(num_frames=1), ("ti2i", (1, 80, 48, 3))),
-        ("ti2i_base", ["square", "wide"], False, dict(num_frames=1, base_image=True, image_guidance_scale=3.0), ("ti2i", (1, 48, 80, 3))),
+        (
+            "ti2i_base",
+            ["square", "wide"],
+            False,
+            dict(num_frames=1, base_image=True, image_guidance_scale=3.0),
+            ("ti2i", (1, 48, 80, 3)),
+        ),
         ("tv2v", [], True, dict(num_frames=9), ("tv2v", (9, 48, 64, 3))),
         ("tiv2v", ["square"], True, dict(num_frames=5, image_guidance_scale=3.0), ("tiv2v", (5, 48, 64, 3))),
         ("clone", ["wide"], True, dict(num_frames=5, task="tiv2v"), ("tiv2v", (5, 48, 64, 3))),
@@ -50,7 +70,14 @@ def test_references_encoded_and_video_read_once_for_all_branches(pipe, media, mo
     encode, decode = pipe.vae.encode, media_module._decode
     monkeypatch.setattr(pipe.vae, "encode", lambda x: calls.append(x.shape) or encode(x))
     monkeypatch.setattr(media_module, "_decode", lambda path, *args: reads.append(path) or decode(path, *args))
-    pipe("Image 1 and Image 2 in Video 1", [media["wide"], media["tall"]], media["video"], num_frames=5, image_guidance_scale=3.0, **FAST)
+    pipe(
+        "Image 1 and Image 2 in Video 1",
+        [media["wide"], media["tall"]],
+        media["video"],
+        num_frames=5,
+        image_guidance_scale=3.0,
+        **FAST,
+    )
     assert len(calls) == 3  # two images and the video, although three CFG branches ran
     assert len(reads) == 1  # one decoding pass for the VAE and the VLM, shared by the branches that see the video
 
@@ -112,7 +139,9 @@ def test_checkpoint_round_trip(pipe, tiny_root, tmp_path):
 def load_tiny_from(root, checkpoint):
     from vino_app import VinoPipeline
 
-    return VinoPipeline.from_pretrained(checkpoint, vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu")
+    return VinoPipeline.from_pretrained(
+        checkpoint, vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu"
+    )
 
 
 def test_checkpoint_problems(tiny_root, tmp_path, caplog):
@@ -129,7 +158,9 @@ def test_checkpoint_problems(tiny_root, tmp_path, caplog):
     from vino_app import VinoPipeline
 
     with pytest.raises(CheckpointError, match="do not match its configuration"):
-        VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(base), memory_profile="cpu")
+        VinoPipeline.from_pretrained(
+            tiny_root / "vino.ckpt", vlm=str(tiny_root / "qwen"), base=str(base), memory_profile="cpu"
+        )
     # missing and unexpected keys are reported, not fatal
     state = torch.load(tiny_root / "vino.ckpt", weights_only=True)
     del state["transformer.proj_out.bias"]
@@ -157,7 +188,9 @@ def test_gpu_profiles_refuse_cpu_clearly(tiny_root, monkeypatch):
     with pytest.raises(VinoInputError, match="'16gb' needs a CUDA GPU and none was found; use 'cpu'"):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", **paths)
     # asked for on the CPU explicitly, diffusers' own check (not bypassed here) is reported in one line
-    with pytest.raises(VinoInputError, match="quantizing the MMDiT to nf4 on 'cpu' is refused by diffusers without a GPU"):
+    with pytest.raises(
+        VinoInputError, match="quantizing the MMDiT to nf4 on 'cpu' is refused by diffusers without a GPU"
+    ):
         VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="16gb", device="cpu", **paths)
     with pytest.raises(VinoInputError, match="memory profile .12gb.; choose one of full, fp8, 24gb"):
         get_profile("12gb")
@@ -174,7 +207,9 @@ def test_batched_branches_equal_sequential(pipe, media, images, kwargs, branches
     hook = pipe.transformer.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     prompt = " and ".join(f"Image {i + 1}" for i in range(len(images))) or "a red circle on a long blue table"
     try:
-        run = lambda batch: pipe(prompt, [media[i] for i in images], batch_cfg=batch, seed=3, **FAST, **kwargs).frames  # noqa: E731
+        run = lambda batch: pipe(  # noqa: E731
+            prompt, [media[i] for i in images], batch_cfg=batch, seed=3, **FAST, **kwargs
+        ).frames
         batched, sequential = run(True), run(False)
     finally:
         hook.remove()

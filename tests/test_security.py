@@ -35,10 +35,14 @@ LONG_JOB = {"steps": 100, "frames": 41, "side": 256}
 
 @pytest.fixture(scope="module")
 def app(pipe, tiny_root, tmp_path_factory):
-    studio = Studio(pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path_factory.mktemp("out"))
+    studio = Studio(
+        pipe, ModelSource.from_folder(tiny_root, "tiny", "tiny test weights", "world"), tmp_path_factory.mktemp("out")
+    )
     demo = StudioUI(studio).build()
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, show_error=True, app_kwargs=API_GUARD)
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_port=free_port(), quiet=True, show_error=True, app_kwargs=API_GUARD
+    )
     yield Client(url, verbose=False), studio, url
     demo.close()
 
@@ -88,7 +92,9 @@ def attacks(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["sidecar", "png", "mp4"])
 def test_a_reuse_file_naming_the_apps_source_never_returns_it(app, tmp_path, kind):
     client, _, _ = app
-    prompt, gallery, video, *controls, note = client.predict(handle_file(str(attacks(tmp_path)[kind])), api_name="/reuse_settings")
+    prompt, gallery, video, *controls, note = client.predict(
+        handle_file(str(attacks(tmp_path)[kind])), api_name="/reuse_settings"
+    )
     assert prompt == "steal it" and gallery == [] and video is None  # settings and prompt kept, no reference read
     assert TARGET.read_bytes() not in returned_bytes([prompt, gallery, video, controls, note])
     assert "attach the references again" in note and "app.py" in note and no_server_path(note)
@@ -147,7 +153,13 @@ def watched(app, monkeypatch):
 def start_long_job(url: str, session: str) -> httpx.Response:
     """Join the queue with a long generation under `session` (raw HTTP, as a browser does)."""
     data = ["a red circle", [], None, *settings(**LONG_JOB)]
-    body = {"data": data, "fn_index": fn_index(url, "generate"), "session_hash": session, "event_data": None, "trigger_id": None}
+    body = {
+        "data": data,
+        "fn_index": fn_index(url, "generate"),
+        "session_hash": session,
+        "event_data": None,
+        "trigger_id": None,
+    }
     return httpx.post(url + "gradio_api/queue/join", json=body)
 
 
@@ -161,7 +173,9 @@ def test_a_caller_without_session_cancels_only_with_the_jobs_id(app, watched):
                 status.append(job.group(1))
                 # no session, no handle / a wrong handle / another session: nothing is cancelled
                 for data in ([""], ["0123456789ab"]):
-                    assert httpx.post(url + "gradio_api/run/cancel", json={"data": data}).json()["data"] == ["Nothing of yours is running."]
+                    assert httpx.post(url + "gradio_api/run/cancel", json={"data": data}).json()["data"] == [
+                        "Nothing of yours is running."
+                    ]
                 assert client.predict(api_name="/cancel") == "Nothing of yours is running."
                 assert studio._running is not None and not studio._running.cancelled
                 answer = httpx.post(url + "gradio_api/run/cancel", json={"data": [status[0]]}).json()["data"]
@@ -228,12 +242,19 @@ def test_every_setting_is_checked_on_the_server(app, watched, change, refusal):
     assert watched["ended"] == []  # refused before anything ran
 
 
-@pytest.mark.parametrize(("name", "value", "refusal"), [("cfg", "NaN", "text CFG must be a number from 1 to 15; got nan"),
-                                                     ("image_cfg", "Infinity", "image CFG must be a number from 1 to 5; got inf")])
+@pytest.mark.parametrize(
+    ("name", "value", "refusal"),
+    [
+        ("cfg", "NaN", "text CFG must be a number from 1 to 15; got nan"),
+        ("image_cfg", "Infinity", "image CFG must be a number from 1 to 5; got inf"),
+    ],
+)
 def test_non_finite_numbers_are_refused(app, watched, name, value, refusal):
     _, _, url = app
     data = json.dumps(["a red circle", [], None, *settings(**{name: 12345.0})]).replace("12345.0", value)
-    answer = httpx.post(url + "gradio_api/call/generate", content='{"data": ' + data + "}", headers={"content-type": "application/json"})
+    answer = httpx.post(
+        url + "gradio_api/call/generate", content='{"data": ' + data + "}", headers={"content-type": "application/json"}
+    )
     events = httpx.get(url + f"gradio_api/call/generate/{answer.json()['event_id']}", timeout=30).text
     assert "event: error" in events and refusal in events and watched["ended"] == []
 
@@ -269,13 +290,22 @@ def malformed(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     good = {"caption": "x", "image_paths": [], "video_path": None}
     return {
         "deep": (write("deep.json", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
-        "paths not a list": (write("five.json", json.dumps([{"caption": "x", "ref_image_paths": 5}])), "ref_image_paths.{1,8} must be a list"),
+        "paths not a list": (
+            write("five.json", json.dumps([{"caption": "x", "ref_image_paths": 5}])),
+            "ref_image_paths.{1,8} must be a list",
+        ),
         "empty list": (write("empty.json", "[]"), "holds no task"),
         "no caption": (write("nocap.json", json.dumps([{"task": "t2i"}])), "needs a .{1,8}caption.{1,8} string"),
         "not json": (write("junk.json", "{nope"), "is not valid JSON"),
         "chunk is a list": (_png_text(tmp_path / "list.png", "[1, 2]"), "lack .{1,8}request"),
-        "chunk lacks caption": (chunk("nocap.png", {"request": {"task": "t2i"}, "settings": {}}), "needs a .{1,8}caption"),
-        "steps 1e12": (chunk("steps.png", {"request": good, "settings": {"studio": {"num_inference_steps": 1e12}}}), "steps must be a whole number from 1 to 100"),
+        "chunk lacks caption": (
+            chunk("nocap.png", {"request": {"task": "t2i"}, "settings": {}}),
+            "needs a .{1,8}caption",
+        ),
+        "steps 1e12": (
+            chunk("steps.png", {"request": good, "settings": {"studio": {"num_inference_steps": 1e12}}}),
+            "steps must be a whole number from 1 to 100",
+        ),
         "side 1e9": (chunk("side.png", {"request": good, "settings": {"studio": {"side": 1e9}}}), "area side"),
         "no settings": (chunk("plain.png", None), "carries no VINO settings"),
     }
@@ -303,7 +333,9 @@ def test_malformed_reuse_files_get_a_clear_message(app, tmp_path):
 # --------------------------------------------------------------------------------------------------------- videos
 
 
-def encode(path: Path, frames: int = 9, size=(64, 48), rate=24, codec="libx264", fmt=None, pts_ms=None, audio=False) -> Path:
+def encode(
+    path: Path, frames: int = 9, size=(64, 48), rate=24, codec="libx264", fmt=None, pts_ms=None, audio=False
+) -> Path:
     """A small test video written with PyAV: grey frames, optional explicit timestamps (ms) for VFR."""
     with av.open(str(path), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=rate)
@@ -341,7 +373,10 @@ def videos(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         "audio-only": (audio_only(root / "audio.mp4"), "has no video stream"),
         "truncated": (root / "truncated.mp4", "cannot be read"),
         "1-frame": (encode(root / "one.mp4", frames=1), "Video 1: 1 frames"),
-        "VFR": (encode(root / "vfr.mkv", frames=9, fmt="matroska", pts_ms=[0, 10, 20, 100, 300, 310, 600, 900, 1000]), "Video 1: 9 frames"),
+        "VFR": (
+            encode(root / "vfr.mkv", frames=9, fmt="matroska", pts_ms=[0, 10, 20, 100, 300, 310, 600, 900, 1000]),
+            "Video 1: 9 frames",
+        ),
         "0/0 fps": (encode(root / "raw.h264", frames=9, fmt="h264"), "Video 1: 9 frames"),
         "4000x4000": (encode(root / "big.mp4", frames=1, size=(4000, 4000)), "is 4000x4000; at most 2048x2048"),
         "240 fps": (encode(root / "fast.mp4", frames=12, rate=240), "runs at 240 fps; at most 120"),
@@ -366,7 +401,9 @@ def test_every_odd_video_gets_a_result_or_a_clear_refusal(app, videos):
 def test_short_and_odd_videos_generate(app, videos):
     client, _, _ = app
     for name in ("1-frame", "VFR", "hevc"):
-        status, *_ = client.predict("Turn Video 1 blue", [], handle_file(str(videos[name][0])), *settings(frames=5), api_name="/generate")
+        status, *_ = client.predict(
+            "Turn Video 1 blue", [], handle_file(str(videos[name][0])), *settings(frames=5), api_name="/generate"
+        )
         assert status.startswith("Done: tv2v"), (name, status)
 
 
@@ -390,9 +427,9 @@ def test_checking_a_video_decodes_no_frame(app, videos, monkeypatch):
 def test_only_the_named_endpoints_are_exposed(app):
     client, _, _ = app
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert named == {"/add_images", "/move_earlier", "/move_later", "/remove_image", "/check_references", "/check_video",
-                     "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel", "/cfg_grid",
-                     "/reuse_settings", "/switch_profile"}
+    assert named == {"/add_images", "/move_earlier", "/move_later", "/remove_image", "/check_references",
+                     "/check_video", "/estimate", "/apply_preset", "/random_seed", "/rewrite", "/generate", "/cancel",
+                     "/cfg_grid", "/reuse_settings", "/switch_profile"}
 
 
 def test_internal_handlers_and_unknown_events_answer_clearly(app):

@@ -195,7 +195,8 @@ def test_a_gpu_call_closed_before_its_end_stops_its_job(tiny_studio):
     fns = endpoints(StudioUI(tiny_studio).build())
     call = fns["generate"]("A red circle", [], None, *settings(steps=100, frames=41, side=256), request=visitor())
     assert next(call)[0].endswith(": starting…")  # "Job <id>: ..."
-    assert re.search(r": step \d+ of 100…$", next(call)[0])  # the first step shown (updates come at most every 0.25 s)
+    # the first step shown (updates come at most every 0.25 s)
+    assert re.search(r": step \d+ of 100…$", next(call)[0])
     call.close()
     assert tiny_studio.pipe.interrupt
     with tiny_studio._lock:  # the job has ended

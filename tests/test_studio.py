@@ -142,14 +142,20 @@ def test_stream_reports_every_step_with_previews_for_small_images(studio, media,
     from vino_app.studio import Progress, StudioResult
 
     monkeypatch.setattr(studio, "preview_interval_s", 0.0)
-    events = list(studio.stream(Job("Image 1 at dusk", (str(media["wide"]),), None, GenerationSettings(side=64, num_inference_steps=3))))
+    events = list(
+        studio.stream(
+            Job("Image 1 at dusk", (str(media["wide"]),), None, GenerationSettings(side=64, num_inference_steps=3))
+        )
+    )
     steps = [e for e in events if isinstance(e, Progress)]
     assert [(e.step, e.total) for e in steps] == [(1, 3), (2, 3), (3, 3)]
     assert all(e.preview is not None and e.preview.shape == (48, 80, 3) for e in steps[:-1])
     assert steps[-1].preview is None  # the result itself follows
     result = events[-1]
     assert isinstance(result, StudioResult) and result.path.exists() and result.bundle.exists()
-    video = list(studio.stream(Job("a red circle", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=2))))
+    video = list(
+        studio.stream(Job("a red circle", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=2)))
+    )
     previews = [e.preview for e in video if isinstance(e, Progress)]
     assert len(previews) == 2 and previews[0].ndim == 3  # a video's first frame
     assert previews[0].shape == video[-1].frames.shape[1:]
@@ -195,7 +201,9 @@ def test_a_video_with_default_settings_reaches_the_pipeline_at_7_and_7(studio, m
         return real(pipe, prompt, images, video, **kwargs)
 
     monkeypatch.setattr(studio.pipe.__class__, "__call__", spy)
-    result = studio.run(Job("a red circle moves", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=1)))
+    result = studio.run(
+        Job("a red circle moves", (), None, GenerationSettings(num_frames=5, side=64, num_inference_steps=1))
+    )
     assert (seen["guidance_scale"], seen["shift"], seen["image_guidance_scale"]) == (7.0, 7.0, 1.0)
     assert result.job.settings.guidance_scale == 7.0  # the saved settings are what ran
 

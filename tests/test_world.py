@@ -216,8 +216,8 @@ def test_a_fresh_training_folder_is_measured_without_a_settings_file(straight):
 
 
 def test_swapped_words_change_one_attribute_of_the_first_shape():
-    """`--conditioning` compares the prompt (a long caption) with captions where one word of the first shape is swapped: a colour
-    or place no shape has, another kind; everything else and the other shapes' words stay."""
+    """`--conditioning` compares the prompt (a long caption) with captions where one word of the first shape is
+    swapped: a colour or place no shape has, another kind; everything else and the other shapes' words stay."""
     from vino_app.evaluate import swap_word, task_rng
     from vino_app.world.language import long_caption
 
@@ -227,12 +227,16 @@ def test_swapped_words_change_one_attribute_of_the_first_shape():
         for word, scene in changed.items():
             assert scene.shapes[1:] == others and scene.background == SCENE.background
             new = scene.shapes[0]
-            assert (new.colour != first.colour, new.kind != first.kind, new.cell != first.cell) == tuple(w == word for w in ("colour", "kind", "place"))
+            assert (new.colour != first.colour, new.kind != first.kind, new.cell != first.cell) == tuple(
+                w == word for w in ("colour", "kind", "place")
+            )
             assert long_caption(scene) != long_caption(SCENE)
         assert changed["colour"].shapes[0].colour not in {s.colour for s in SCENE.shapes}
         assert changed["place"].shapes[0].cell not in {s.cell for s in SCENE.shapes}
     rng = task_rng(1234, "t2i")  # the requests `--conditioning` measures: their prompt is the caption swapped from
-    assert all(s.prompt == long_caption(s.scenes[0]) for s in (make_sample(rng, "t2i", True, "eval") for _ in range(20)))
+    assert all(
+        s.prompt == long_caption(s.scenes[0]) for s in (make_sample(rng, "t2i", True, "eval") for _ in range(20))
+    )
 
 
 def test_vae_training_stops_and_resumes_bit_for_bit(tmp_path):
@@ -258,12 +262,21 @@ def test_training_on_two_processes_averages_their_gradients(straight, tmp_path):
     root = tmp_path / "two"
     root.mkdir()
     TINY.save(root / "world.json")
-    args = ["--out", str(root), "--steps", "4", "--batch", "2", "--vae-steps", "2", "--vae-batch", "2", "--threads", "1"]
-    args += ["--reuse-vae-from", str(straight[0]), "--stage-fractions", "0.25", "0.25", "0.5", "--save-every", "2", "--log-every", "100"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vino_app.train", *args]
+    args = [
+        "--out", str(root), "--steps", "4", "--batch", "2", "--vae-steps", "2", "--vae-batch", "2", "--threads", "1"
+    ]
+    args += [
+        "--reuse-vae-from", str(straight[0]), "--stage-fractions", "0.25", "0.25", "0.5",
+        "--save-every", "2", "--log-every", "100",
+    ]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vino_app.train",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    worker_errors = "\n".join(line for line in result.stderr.splitlines() if "[rank1]" in line)  # torchrun ends with rank 0's
+    # torchrun ends with rank 0's
+    worker_errors = "\n".join(line for line in result.stderr.splitlines() if "[rank1]" in line)
     assert result.returncode == 0, worker_errors[-3000:] + "\n" + result.stderr[-3000:]
     state = torch.load(root / "training" / "state.pt", weights_only=False)
     assert state["step"] == 4 and (root / "vino.ckpt").is_file()
@@ -277,7 +290,9 @@ def test_training_noise_levels_are_shifted_towards_noise():
     keeping their order."""
     from vino_app.train import training_sigma
 
-    draw = lambda shift: torch.cat([training_sigma(torch.Generator().manual_seed(i), shift) for i in range(4000)])  # noqa: E731
+    draw = lambda shift: torch.cat(  # noqa: E731
+        [training_sigma(torch.Generator().manual_seed(i), shift) for i in range(4000)]
+    )
     plain, shifted = draw(1.0), draw(3.0)
     assert 0.06 < (plain > 0.8).float().mean() < 0.10
     assert 0.35 < (shifted > 0.8).float().mean() < 0.43
@@ -291,7 +306,10 @@ def test_ablation_table_merges_evaluations_and_picks_columns(tmp_path, capsys):
     from vino_app.evaluate import main
 
     runs = {
-        "eval.json": {"full": {"t2i": {"background": 1.0, "correct": 0.0}}, "noq": {"t2i": {"background": 0.25, "correct": 0.0}}},
+        "eval.json": {
+            "full": {"t2i": {"background": 1.0, "correct": 0.0}},
+            "noq": {"t2i": {"background": 0.25, "correct": 0.0}},
+        },
         "cond.json": {"full": {"t2i": {"prompt@0.95": 0.44, "negative@0.95": 0.64}}},
     }
     for name, content in runs.items():
@@ -308,14 +326,18 @@ def test_sampler_settings_from_the_command_line_replace_the_settings_file_in_eve
     file's other ones (its sampler steps here)."""
     import vino_app.evaluate as evaluate_module
 
-    settings = {task: {"num_inference_steps": 20, "guidance_scale": 4.0, "image_guidance_scale": 1.5, "shift": 2.0} for task in ("t2i", "ti2i")}
+    settings = {
+        task: {"num_inference_steps": 20, "guidance_scale": 4.0, "image_guidance_scale": 1.5, "shift": 2.0}
+        for task in ("t2i", "ti2i")
+    }
     (tmp_path / "defaults.json").write_text(json.dumps(settings))
     used = {}
     monkeypatch.setattr(evaluate_module, "load_world_pipeline", lambda root: None)
     monkeypatch.setattr(evaluate_module, "evaluate", lambda pipe, defaults, *rest: used.update(defaults) or {})
     evaluate_module.main(["--model", str(tmp_path), "--guidance-scale", "7", "--shift", "4"])
     assert {task: evaluate_module.call_settings(used, task) for task in settings} == {
-        task: {"num_inference_steps": 20, "guidance_scale": 7.0, "image_guidance_scale": 1.5, "shift": 4.0} for task in settings
+        task: {"num_inference_steps": 20, "guidance_scale": 7.0, "image_guidance_scale": 1.5, "shift": 4.0}
+        for task in settings
     }
     with pytest.raises(SystemExit):  # the loss measures do not sample: a sampler setting there is a mistake
         evaluate_module.main(["--model", str(tmp_path), "--conditioning", "--shift", "4"])
@@ -419,7 +441,9 @@ def test_pool_requests_use_the_sample_video_at_the_engine_geometry(tiny_pipe, tm
 
     sample = make_sample(np.random.default_rng(2), "tiv2v", True)
     engine, exact = request_of(tiny_pipe, sample, tmp_path), exact_request_of(tiny_pipe, sample, tmp_path)
-    assert (exact.task, exact.num_frames, exact.height, exact.width) == (engine.task, engine.num_frames, engine.height, engine.width)
+    assert (exact.task, exact.num_frames, exact.height, exact.width) == (
+        engine.task, engine.num_frames, engine.height, engine.width
+    )
     assert np.array_equal(exact.video_frames, sample.video) and exact.video_frames.shape == engine.video_frames.shape
     assert exact.vlm_video.frames.shape == engine.vlm_video.frames.shape
     assert (exact.vlm_video.frames - engine.vlm_video.frames).abs().mean() < 5  # the codec's small changes only

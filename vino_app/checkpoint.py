@@ -32,7 +32,9 @@ def resolve_checkpoint(source: str | os.PathLike, filename: str = CHECKPOINT_FIL
     if path.is_dir():
         if (path / filename).is_file():
             return path / filename
-        raise CheckpointError(f"'{filename}' was not found in the directory '{path}'; pass the file's path or its folder")
+        raise CheckpointError(
+            f"'{filename}' was not found in the directory '{path}'; pass the file's path or its folder"
+        )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HFValidationError
 
@@ -66,7 +68,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def sub_state_dict(state: dict[str, torch.Tensor], prefix: str, exclude: str | None = None) -> dict[str, torch.Tensor]:
     """Entries under `prefix` with the prefix removed (skipping those under `exclude`)."""
     return {
-        k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and not (exclude and k.startswith(exclude))
+        k[len(prefix) :]: v
+        for k, v in state.items()
+        if k.startswith(prefix) and not (exclude and k.startswith(exclude))
     }
 
 
@@ -80,9 +84,19 @@ class LoadReport:
 
     def log(self) -> None:
         if self.missing:
-            logger.warning("%s: %d weights missing from the checkpoint (kept at their initial values): %s", self.module, len(self.missing), ", ".join(self.missing[:8]))
+            logger.warning(
+                "%s: %d weights missing from the checkpoint (kept at their initial values): %s",
+                self.module,
+                len(self.missing),
+                ", ".join(self.missing[:8]),
+            )
         if self.unexpected:
-            logger.warning("%s: %d checkpoint weights unused: %s", self.module, len(self.unexpected), ", ".join(self.unexpected[:8]))
+            logger.warning(
+                "%s: %d checkpoint weights unused: %s",
+                self.module,
+                len(self.unexpected),
+                ", ".join(self.unexpected[:8]),
+            )
 
 
 def check_shapes(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], name: str) -> LoadReport:
@@ -101,7 +115,9 @@ def check_shapes(expected: dict[str, torch.Tensor], state: dict[str, torch.Tenso
     return LoadReport(name, sorted(set(expected) - set(state)), sorted(set(state) - set(expected)))
 
 
-def save_checkpoint(path: str | os.PathLike, transformer: nn.Module, encoder: nn.Module, include_vlm: bool = False) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, transformer: nn.Module, encoder: nn.Module, include_vlm: bool = False
+) -> None:
     """Write `transformer` and the encoder's queries/connectors (and the VLM if asked) in the released layout."""
     state = {TRANSFORMER_PREFIX + k: v.detach().cpu() for k, v in transformer.state_dict().items()}
     for k, v in encoder.state_dict().items():

@@ -27,7 +27,9 @@ class OneDnnConv3d(nn.Conv3d):
         )
         if stock:
             return super()._conv_forward(input, weight, bias)
-        return torch.ops.aten.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation, self.groups)
+        return torch.ops.aten.mkldnn_convolution(
+            input, weight, bias, self.padding, self.stride, self.dilation, self.groups
+        )
 
 
 def use_onednn_conv3d(module: nn.Module) -> nn.Module:

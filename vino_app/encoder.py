@@ -24,7 +24,11 @@ from .prompt import VIDEO_PAD, VISION_END, VISION_START
 VLM_VIDEO_FRAMES = 8
 VLM_VIDEO_MIN_PIXELS = 256 * 32 * 32
 VLM_VIDEO_MAX_PIXELS = 16384 * 32 * 32
-VLM_VIDEO_OPTIONS = {"nframes": VLM_VIDEO_FRAMES, "min_pixels": VLM_VIDEO_MIN_PIXELS, "max_pixels": VLM_VIDEO_MAX_PIXELS}
+VLM_VIDEO_OPTIONS = {
+    "nframes": VLM_VIDEO_FRAMES,
+    "min_pixels": VLM_VIDEO_MIN_PIXELS,
+    "max_pixels": VLM_VIDEO_MAX_PIXELS,
+}
 RELEASE_STAMP_FPS = 24  # the frame rate Qwen3-VL's processor assumes when none is given, as in the release
 
 
@@ -45,7 +49,9 @@ class VinoConnector(nn.Module):
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
         super().__init__()
         self.norm_qwen = Qwen3VLTextRMSNorm(in_dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(approximate="tanh"), nn.Linear(hidden_dim, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.GELU(approximate="tanh"), nn.Linear(hidden_dim, out_dim)
+        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.norm_qwen(hidden_states))
@@ -83,13 +89,17 @@ def batch_conditions(conditions: list[Conditioning]) -> tuple[torch.Tensor, torc
     if len({c.num_references for c in conditions}) != 1:
         raise ValueError("only branches with the same number of references can share a forward")
     longest = max(c.text_embeds.shape[1] for c in conditions)
-    pad = lambda x: torch.nn.functional.pad(x, (0, longest - x.shape[1]) if x.ndim == 2 else (0, 0, 0, longest - x.shape[1]))  # noqa: E731
+    pad = lambda x: torch.nn.functional.pad(  # noqa: E731
+        x, (0, longest - x.shape[1]) if x.ndim == 2 else (0, 0, 0, longest - x.shape[1])
+    )
     starts, ends = zip(*(c.boundary_tokens() for c in conditions))
     text = torch.cat([pad(c.text_embeds) for c in conditions])
     return text, torch.cat([pad(c.text_mask) for c in conditions]), torch.stack(starts), torch.stack(ends)
 
 
-def boundary_positions(input_ids: torch.Tensor, start_id: int, end_id: int, num_images: int) -> tuple[list[int], list[int]]:
+def boundary_positions(
+    input_ids: torch.Tensor, start_id: int, end_id: int, num_images: int
+) -> tuple[list[int], list[int]]:
     """The release's slicing: the first n+1 start positions; the first n end positions plus the last one.
 
     With a video, its many timestamp groups thus collapse to one start/end pair. `input_ids` is `[L]`.
@@ -149,7 +159,9 @@ class VinoConditionEncoder(nn.Module):
         prompt_embeds = vlm.get_input_embeddings()(input_ids)
         queries = self.metaquery.to(prompt_embeds.dtype).expand(len(input_ids), -1, -1)
         inputs_embeds = torch.cat([prompt_embeds, queries], dim=1)
-        attention_mask = torch.cat([inputs["attention_mask"], torch.ones_like(input_ids[:, :1]).expand(-1, self.num_queries)], dim=1)
+        attention_mask = torch.cat(
+            [inputs["attention_mask"], torch.ones_like(input_ids[:, :1]).expand(-1, self.num_queries)], dim=1
+        )
 
         pixel_values = inputs.get("pixel_values")
         pixel_values_videos = inputs.get("pixel_values_videos")
@@ -219,7 +231,9 @@ def read_video_once(video_path: str | os.PathLike, num_frames: int, area: int) -
     return decoded.frames, read_vlm_video(video_path, decoded)
 
 
-def vlm_inputs(processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video: VlmVideo | None) -> BatchFeature:
+def vlm_inputs(
+    processor: Qwen3VLProcessor, text: str, images: list[Image.Image], video: VlmVideo | None
+) -> BatchFeature:
     """Processor outputs for `text` (a full chat text) with its images and optional video, as the release makes them.
 
     Images go through qwen-vl-utils' `fetch_image` (patch 14) and then the processor; the video is one

@@ -36,7 +36,16 @@ from .world.scoring import psnr, score
 
 CONDITIONING_SIGMAS = (0.5, 0.8, 0.95)
 SWAPPED_WORDS = ("colour", "kind", "place")
-HEADLINE = {"t2i": "correct", "t2v": "motion", "ti2i": "correct", "ti2i_base": "correct", "i2v": "motion", "ti2v": "motion", "tv2v": "correct", "tiv2v": "correct"}
+HEADLINE = {
+    "t2i": "correct",
+    "t2v": "motion",
+    "ti2i": "correct",
+    "ti2i_base": "correct",
+    "i2v": "motion",
+    "ti2v": "motion",
+    "tv2v": "correct",
+    "tiv2v": "correct",
+}
 
 
 def call_settings(defaults: dict, task: str) -> dict:
@@ -110,7 +119,12 @@ def mean_scores(
 
 
 def evaluate(
-    pipe: VinoPipeline, defaults: dict, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234, examples: Path | None = None
+    pipe: VinoPipeline,
+    defaults: dict,
+    tasks=EVALUATED_TASKS,
+    per_task: int = 20,
+    seed: int = 1234,
+    examples: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Scores of generations; the first request of each task is saved under `examples` when given."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +139,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def vae_ceiling(pipe: VinoPipeline, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234) -> dict[str, dict[str, float]]:
+def vae_ceiling(
+    pipe: VinoPipeline, tasks=EVALUATED_TASKS, per_task: int = 20, seed: int = 1234
+) -> dict[str, dict[str, float]]:
     """Scores of the same requests with each expected output `[F, 64, 64, 3]` encoded and decoded by the VAE in
     place of a generation; `psnr` is the reconstruction's, in dB."""
 
@@ -146,7 +162,9 @@ def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
     is one no shape of the scene has."""
     first, others = scene.shapes[0], scene.shapes[1:]
     if word == "colour":
-        first = replace(first, colour=str(rng.choice([c for c in COLOURS if c not in {s.colour for s in scene.shapes}])))
+        first = replace(
+            first, colour=str(rng.choice([c for c in COLOURS if c not in {s.colour for s in scene.shapes}]))
+        )
     elif word == "kind":
         first = replace(first, kind=str(rng.choice([k for k in KINDS if k != first.kind])))
     else:
@@ -157,7 +175,9 @@ def swap_word(scene: Scene, word: str, rng: np.random.Generator) -> Scene:
 
 
 @torch.no_grad()
-def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS) -> dict[str, dict[str, float]]:
+def conditioning_use(
+    pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, sigmas=CONDITIONING_SIGMAS
+) -> dict[str, dict[str, float]]:
     """How much the MMDiT uses the prompt, on held-out t2i requests: the flow-matching loss (as in training) of
     the velocity at noise levels `s` with the prompt (the scene's long caption, `prompt@s`) and with the negative
     prompt (`negative@s`), and the loss that swapping the first shape's colour, kind or place in the prompt adds
@@ -167,7 +187,10 @@ def conditioning_use(pipe: VinoPipeline, per_task: int = 20, seed: int = 1234, s
     def measure(sample: WorldSample, i: int) -> dict[str, float]:
         branches = cfg_branches(sample.prompt, default_negative_prompt(1), 0, False, False, 2.0, 1.0)
         scene, rng = sample.scenes[0], np.random.default_rng([seed, i])
-        conditions = {"prompt": pipe.encode_branch(branches[0], request), "negative": pipe.encode_branch(branches[1], request)}
+        conditions = {
+            "prompt": pipe.encode_branch(branches[0], request),
+            "negative": pipe.encode_branch(branches[1], request),
+        }
         for word in SWAPPED_WORDS:
             swapped = replace(branches[0], text=long_caption(swap_word(scene, word, rng)))
             conditions[word] = pipe.encode_branch(swapped, request)
@@ -238,18 +261,33 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--guidance-scale", type=float, help="text CFG of every task instead of the settings file's")
     parser.add_argument("--shift", type=float, help="sampler shift of every task instead of the settings file's")
-    parser.add_argument("--inference-steps", type=int, help="sampler steps of every task instead of the settings file's")
-    parser.add_argument("--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead")
+    parser.add_argument(
+        "--inference-steps", type=int, help="sampler steps of every task instead of the settings file's"
+    )
+    parser.add_argument(
+        "--ceiling", action="store_true", help="score VAE reconstructions of the expected outputs instead"
+    )
     parser.add_argument("--vae", type=Path, help="with --ceiling: a candidate VAE folder in place of the model's")
-    parser.add_argument("--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead")
-    parser.add_argument("--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)")
-    parser.add_argument("--columns", nargs="+", metavar="TASK.METRIC", help="the ablation table's columns (default: headlines)")
+    parser.add_argument(
+        "--conditioning", action="store_true", help="t2i loss with the prompt vs the negative prompt instead"
+    )
+    parser.add_argument(
+        "--table", type=Path, nargs="+", help="only print the ablation table of earlier --json results (merged)"
+    )
+    parser.add_argument(
+        "--columns", nargs="+", metavar="TASK.METRIC", help="the ablation table's columns (default: headlines)"
+    )
     args = parser.parse_args(argv)
     overrides = dict(guidance_scale=args.guidance_scale, shift=args.shift, num_inference_steps=args.inference_steps)
     if (args.conditioning or args.ceiling) and any(v is not None for v in overrides.values()):
-        parser.error("--guidance-scale, --shift and --inference-steps set the sampler of generations; --conditioning and --ceiling do not sample")
+        parser.error(
+            "--guidance-scale, --shift and --inference-steps set the sampler of generations; "
+            "--conditioning and --ceiling do not sample"
+        )
     if args.vae and not args.ceiling:
-        parser.error("--vae replaces the VAE of the --ceiling measurement only (a generation needs the MMDiT trained on it)")
+        parser.error(
+            "--vae replaces the VAE of the --ceiling measurement only (a generation needs the MMDiT trained on it)"
+        )
     if args.table:
         results = merge_results([json.loads(path.read_text()) for path in args.table])
         print(comparison_table(results, args.columns))

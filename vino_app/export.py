@@ -28,7 +28,9 @@ def save_png(frame: np.ndarray, path: str | os.PathLike, settings: dict[str, Any
     return Path(path)
 
 
-def save_mp4(frames: np.ndarray, path: str | os.PathLike, settings: dict[str, Any] | None = None, fps: int = VIDEO_FPS) -> Path:
+def save_mp4(
+    frames: np.ndarray, path: str | os.PathLike, settings: dict[str, Any] | None = None, fps: int = VIDEO_FPS
+) -> Path:
     """Save uint8 `[F, H, W, 3]` frames as browser-playable H.264 MP4 (yuv420p, faststart); settings in the
     'comment' metadata tag as JSON."""
     import av

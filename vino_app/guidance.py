@@ -23,7 +23,13 @@ class Branch:
 
 
 def cfg_branches(
-    prompt: str, negative: str, num_images: int, has_video: bool, base_image: bool, text_scale: float, image_scale: float
+    prompt: str,
+    negative: str,
+    num_images: int,
+    has_video: bool,
+    base_image: bool,
+    text_scale: float,
+    image_scale: float,
 ) -> list[Branch]:
     """Positive; negative with the same references (when any guidance applies); negative without reference
     images (image CFG > 1 with images attached), which keeps only the base image in base-image editing."""

@@ -254,11 +254,15 @@ def _decode(path: Path, num_frames: int, size: tuple[int, int], wanted: set[int]
     except av.error.EOFError:  # the file ends before (more) frames: keep what was decoded
         pass
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"video '{path.name}' cannot be decoded ({type(exc).__name__}); re-encode it as H.264 MP4") from None
+        raise MediaError(
+            f"video '{path.name}' cannot be decoded ({type(exc).__name__}); re-encode it as H.264 MP4"
+        ) from None
     return scaled, kept
 
 
-def read_reference_video(path: str | os.PathLike, num_frames: int, area: int, vlm_options: dict[str, Any]) -> ReferenceVideo:
+def read_reference_video(
+    path: str | os.PathLike, num_frames: int, area: int, vlm_options: dict[str, Any]
+) -> ReferenceVideo:
     """Read a reference video in one decoding pass: its first `num_frames` frames (stride 1) at the release's size
     for `area` px (`release_video_size`, then the top-left crop to 16-multiples) and the frames the VLM samples
     with `vlm_options` (qwen-vl-utils' `nframes`, ...). Raises `MediaError` naming the file."""

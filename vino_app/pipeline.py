@@ -22,7 +22,15 @@ from transformers import Qwen3VLProcessor
 from .acceleration import cache_config, check_attention_backend, check_cache_mode
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
-from .encoder import Conditioning, VinoConditionEncoder, batch_conditions, VlmVideo, read_video_once, read_vlm_video, vlm_inputs
+from .encoder import (
+    Conditioning,
+    VinoConditionEncoder,
+    batch_conditions,
+    VlmVideo,
+    read_video_once,
+    read_vlm_video,
+    vlm_inputs,
+)
 from .errors import GenerationCancelled, VinoInputError
 from .guidance import Branch, cfg_branches, combine_guidance
 from .hub_files import DEFAULT_BASE, DEFAULT_CHECKPOINT, DEFAULT_VLM
@@ -31,7 +39,16 @@ from .media import ImageInput, letterbox, load_image, to_model_pixels
 from .memory import MemoryProfile, default_profile_name, get_profile
 from .prompt import REWRITE_SYSTEM_PROMPT, chat_text, default_negative_prompt, validate_references
 from .sizes import size_for_area, validate_area, validate_num_frames, validate_size, video_frames_used
-from .tasks import SIZE_FROM_LAST_IMAGE, SIZE_FROM_VIDEO, IMAGE_FRAMES, STEPS, check_task, infer_task, release_cfg, task_for_label
+from .tasks import (
+    SIZE_FROM_LAST_IMAGE,
+    SIZE_FROM_VIDEO,
+    IMAGE_FRAMES,
+    STEPS,
+    check_task,
+    infer_task,
+    release_cfg,
+    task_for_label,
+)
 from .transformer import VinoTransformer3DModel
 
 DEFAULT_IMAGE_SIZE = (640, 640)
@@ -86,7 +103,11 @@ class VinoPipeline(DiffusionPipeline):
     ) -> None:
         super().__init__()
         self.register_modules(
-            condition_encoder=condition_encoder, processor=processor, transformer=transformer, vae=vae, scheduler=scheduler
+            condition_encoder=condition_encoder,
+            processor=processor,
+            transformer=transformer,
+            vae=vae,
+            scheduler=scheduler,
         )
         self.memory_profile: MemoryProfile | None = None
         self._interrupt = False
@@ -169,7 +190,11 @@ class VinoPipeline(DiffusionPipeline):
             for name, level in GROUP_OFFLOAD_LEVELS.items():
                 blocks = {"num_blocks_per_group": 1} if level == "block_level" else {}
                 apply_group_offloading(
-                    getattr(self, name), onload_device=onload, offload_type=level, use_stream=onload.type == "cuda", **blocks
+                    getattr(self, name),
+                    onload_device=onload,
+                    offload_type=level,
+                    use_stream=onload.type == "cuda",
+                    **blocks,
                 )
         if profile.vae_tiling:
             self.vae.enable_tiling()
@@ -246,7 +271,11 @@ class VinoPipeline(DiffusionPipeline):
     ) -> PreparedRequest:
         """Read and size the references and decide the output geometry by the release's task-label rules."""
         validate_num_frames(num_frames)
-        task = check_task(task, len(images), video is not None) if task else infer_task(len(images), video is not None, num_frames)
+        task = (
+            check_task(task, len(images), video is not None)
+            if task
+            else infer_task(len(images), video is not None, num_frames)
+        )
         if height is not None and width is not None:
             height, width = validate_size(height, width)
         else:
@@ -274,7 +303,9 @@ class VinoPipeline(DiffusionPipeline):
         inputs = vlm_inputs(self.processor, text, images, request.vlm_video if branch.has_video else None)
         return self.condition_encoder(inputs, len(images))
 
-    def encode_references(self, request: PreparedRequest, seed: int, device: torch.device | None = None) -> list[torch.Tensor]:
+    def encode_references(
+        self, request: PreparedRequest, seed: int, device: torch.device | None = None
+    ) -> list[torch.Tensor]:
         """VAE latents `[1, C, T', h, w]` of every reference (images, then the video), scaled, sampled from a
         generator seeded with `seed` in that order, on `device` (default: the execution device)."""
         generator = torch.Generator("cpu").manual_seed(seed)
@@ -296,7 +327,9 @@ class VinoPipeline(DiffusionPipeline):
             request.width // self.vae.config.spatial_compression_ratio,
         )
         generator = torch.Generator("cpu").manual_seed(seed)
-        return torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(device or self._execution_device)
+        return (
+            torch.randn(shape, generator=generator, dtype=torch.bfloat16).float().to(device or self._execution_device)
+        )
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents `[1, C, T', h, w]` -> uint8 frames `[F, H, W, 3]`."""
@@ -350,8 +383,9 @@ class VinoPipeline(DiffusionPipeline):
         branch, as the release does; context parallelism always runs them one by one).
         cache: step caching, 'off' (every block every step), 'fast' or 'faster' (`acceleration.CACHE_MODES`); a
         cache keeps one context per CFG branch, so the branches then run one by one.
-        callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step (`denoised`: the
-        current estimate of the clean latents, decodable with `pipe.decode` for a preview); `pipe.cancel()` stops.
+        callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step
+        (`denoised`: the current estimate of the clean latents, decodable with `pipe.decode` for a preview);
+        `pipe.cancel()` stops.
         """
         if not isinstance(prompt, str) or not prompt.strip():
             raise VinoInputError("the instruction is empty; describe what to generate")
@@ -359,7 +393,9 @@ class VinoPipeline(DiffusionPipeline):
             raise VinoInputError(f"steps must be at least 1, got {num_inference_steps}")
         validate_references(prompt, len(images), 0 if video is None else 1)
         if base_image and len(images) < 2:
-            raise VinoInputError("base-image editing needs a reference image and the base image last (two or more images)")
+            raise VinoInputError(
+                "base-image editing needs a reference image and the base image last (two or more images)"
+            )
         check_cache_mode(cache)
         self._interrupt = False
         request = self.prepare_request(images, video, task, num_frames, height, width, area, aspect)
@@ -369,7 +405,9 @@ class VinoPipeline(DiffusionPipeline):
             image_guidance_scale = task_for_label(request.task, base_image).image_cfg
         negative = default_negative_prompt(request.num_frames) if negative_prompt is None else negative_prompt
 
-        branches = cfg_branches(prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale)
+        branches = cfg_branches(
+            prompt, negative, len(request.images), video is not None, base_image, text_scale, image_guidance_scale
+        )
         conditions = [self.encode_branch(b, request) for b in branches]
         device = self._execution_device  # found once: each look-up walks every module's hooks
         references = self.encode_references(request, seed, device)
@@ -405,7 +443,11 @@ class VinoPipeline(DiffusionPipeline):
         return self.predict_velocities(latents, timestep, [condition], references)[0]
 
     def predict_velocities(
-        self, latents: torch.Tensor, timestep: torch.Tensor, conditions: list[Conditioning], references: list[torch.Tensor]
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        conditions: list[Conditioning],
+        references: list[torch.Tensor],
     ) -> list[torch.Tensor]:
         """One batched MMDiT call for branches that see the same (last `num_references`) reference latents; their
         texts are padded to the longest and masked. Returns one velocity `[1, C, T, H, W]` per branch."""

@@ -3,8 +3,8 @@ largest activations and the expected peak for one request size (`python -m vino_
 
 Weights are exact byte counts of the meta models (bitsandbytes NF4: 4 bits + one float32 absmax per 64 weights;
 int8: 1 byte + one float32 scale per row; FP8 storage: 1 byte per Linear weight, an upper bound since layerwise
-casting stores convolutions and biases in 1 byte too; other tensors in the profile's dtype). Activations are estimates, stated
-per formula below; the studio's estimate uses the same `plan_request`.
+casting stores convolutions and biases in 1 byte too; other tensors in the profile's dtype). Activations are
+estimates, stated per formula below; the studio's estimate uses the same `plan_request`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ NEGATIVE_PROMPT_IMAGE = (
 )
 NEGATIVE_PROMPT_VIDEO = (
     "low quality, blurry, flickering, temporal inconsistency, ghosting, motion blur, jitter, unstable structure, "
-    "distorted anatomy, extra limbs, extra fingers, malformed hands, warped face, inconsistent identity, poor lighting, "
+    "distorted anatomy, extra limbs, extra fingers, malformed hands, warped face, inconsistent identity, "
+    "poor lighting, "
     "overexposed, underexposed, bad composition, cropped, duplicate frames, color flicker, watermark, logo, text, nsfw"
 )
 

@@ -42,11 +42,13 @@ def validate_area(area: int) -> int:
     """Check a target area H*W in pixels against the supported range."""
     if area < MIN_AREA:
         raise SizeError(
-            f"area {area} px is too small: at least {MIN_AREA} px (e.g. {int(math.sqrt(MIN_AREA))}x{int(math.sqrt(MIN_AREA))})"
+            f"area {area} px is too small: at least {MIN_AREA} px "
+            f"(e.g. {int(math.sqrt(MIN_AREA))}x{int(math.sqrt(MIN_AREA))})"
         )
     if area > MAX_AREA:
         raise SizeError(
-            f"area {area} px is too large: at most {MAX_AREA} px (e.g. {int(math.sqrt(MAX_AREA))}x{int(math.sqrt(MAX_AREA))}); "
+            f"area {area} px is too large: at most {MAX_AREA} px "
+            f"(e.g. {int(math.sqrt(MAX_AREA))}x{int(math.sqrt(MAX_AREA))}); "
             "the model was trained at 640x640"
         )
     return area
@@ -63,7 +65,10 @@ def size_for_area(area: int, aspect: float) -> tuple[int, int]:
     for h in {SIZE_MULTIPLE * math.floor(h0 / SIZE_MULTIPLE), SIZE_MULTIPLE * math.ceil(h0 / SIZE_MULTIPLE)}:
         if h <= 0:
             continue
-        for w in {SIZE_MULTIPLE * math.floor(aspect * h / SIZE_MULTIPLE), SIZE_MULTIPLE * math.ceil(aspect * h / SIZE_MULTIPLE)}:
+        for w in {
+            SIZE_MULTIPLE * math.floor(aspect * h / SIZE_MULTIPLE),
+            SIZE_MULTIPLE * math.ceil(aspect * h / SIZE_MULTIPLE),
+        }:
             if w > 0:
                 candidates.append((abs(h * w - area), abs(w / h - aspect), h, w))
     _, _, h, w = min(candidates)

@@ -71,7 +71,9 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
     )
     __init__ = register_to_config(__init__)
 
-    def timeline_positions(self, reference_shapes: list[tuple[int, ...]], target_shape: tuple[int, ...], device) -> torch.Tensor:
+    def timeline_positions(
+        self, reference_shapes: list[tuple[int, ...]], target_shape: tuple[int, ...], device
+    ) -> torch.Tensor:
         """RoPE positions `[N, 3]` of the whole latent stream, in stream order.
 
         A start token takes (t, 0, 0) and advances t by 1; a latent block of T' frames takes the grid t..t+T'-1 x
@@ -138,7 +140,11 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
         stream = []
         for i, latent in enumerate(reference_latents):
             tokens = self.x_embedder(latent.to(dtype)).expand(batch, -1, -1)
-            stream += [start_tokens[:, i, None], tokens, end_tokens[:, i, None]] if self.config.use_boundary_tokens else [tokens]
+            stream += (
+                [start_tokens[:, i, None], tokens, end_tokens[:, i, None]]
+                if self.config.use_boundary_tokens
+                else [tokens]
+            )
         stream.append(self.x_embedder(hidden_states.to(dtype)))
         hidden = torch.cat([s.to(dtype) for s in stream], dim=1)
         if self._parallel_config is not None and hidden.device.type == "cpu":

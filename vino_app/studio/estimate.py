@@ -48,8 +48,10 @@ class CostEstimate:
     def summary(self) -> str:
         """A markdown line for the UI."""
         line = (
-            f"~{self.text_tokens + self.latent_tokens:,} tokens ({self.text_tokens:,} text, {self.latent_tokens:,} latent) · "
-            f"{self.passes_per_step} forward pass{'es' if self.passes_per_step > 1 else ''}/step x {self.steps} steps · "
+            f"~{self.text_tokens + self.latent_tokens:,} tokens "
+            f"({self.text_tokens:,} text, {self.latent_tokens:,} latent) · "
+            f"{self.passes_per_step} forward pass{'es' if self.passes_per_step > 1 else ''}/step "
+            f"x {self.steps} steps · "
             f"{_duration(self.seconds)} · ~{self.memory_gib:.1f} of {self.available_gib:.0f} GiB"
         )
         if not self.fits:
@@ -68,7 +70,9 @@ def passes_per_step(settings: GenerationSettings, num_images: int, has_video: bo
     """Forward passes per step: the pipeline's CFG branches for these settings."""
     settings = settings.resolve(num_images, has_video)
     base_image = settings.task_for(num_images, has_video).base_image
-    return len(cfg_branches("", "", num_images, has_video, base_image, settings.guidance_scale, settings.image_guidance_scale))
+    return len(
+        cfg_branches("", "", num_images, has_video, base_image, settings.guidance_scale, settings.image_guidance_scale)
+    )
 
 
 def estimate_cost(
@@ -103,13 +107,22 @@ def estimate_cost(
     seconds = overhead_s + flops * passes * settings.num_inference_steps / throughput
 
     memory_gib = plan_memory(profile, model.footprints, tokens, text_tokens, frames * area).peak_gib
-    estimate = CostEstimate(text_tokens, latent_tokens, passes, settings.num_inference_steps, seconds, memory_gib, available_gib, None)
+    estimate = CostEstimate(
+        text_tokens, latent_tokens, passes, settings.num_inference_steps, seconds, memory_gib, available_gib, None
+    )
     if estimate.fits:
         return estimate
-    return replace(estimate, suggestion=_cheaper(settings, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput))
+    return replace(
+        estimate,
+        suggestion=_cheaper(
+            settings, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput
+        ),
+    )
 
 
-def _cheaper(settings, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput) -> str | None:
+def _cheaper(
+    settings, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput
+) -> str | None:
     """The first of: fewer frames (halved, kept 4k+1), then smaller area (side - 128 each time), that fits."""
     candidates = []
     frames = settings.num_frames
@@ -121,7 +134,9 @@ def _cheaper(settings, prompt_tokens, num_images, video_frames, model, profile, 
         side -= 128
         candidates.append((replace(settings, side=side), f"area {side}x{side}"))
     for candidate, label in candidates:
-        if estimate_cost(candidate, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput).fits:
+        if estimate_cost(
+            candidate, prompt_tokens, num_images, video_frames, model, profile, available_gib, throughput
+        ).fits:
             return f"Try {label}."
     return None
 

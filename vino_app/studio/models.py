@@ -74,10 +74,10 @@ def hosting_note(source: ModelSource, device_type: str) -> str | None:
 
 def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None = None) -> ModelSource:
     """The model for `choice` (default: env `VINO_MODEL`, else `auto`): `released` (hub ids, downloaded if needed),
-    `demo` (the project's trained world model), `tiny` (random test weights, built on first use under `cache_dir`, env `VINO_CACHE_DIR` or
-    ~/.cache/vino_studio), a folder in the
-    released layout, or `auto`: the released weights on a ZeroGPU Space (preloaded at build time) or when they are
-    cached and a GPU is present, else the demo model, else the tiny set."""
+    `demo` (the project's trained world model), `tiny` (random test weights, built on first use under `cache_dir`,
+    env `VINO_CACHE_DIR` or ~/.cache/vino_studio), a folder in the released layout, or `auto`: the released weights on
+    a ZeroGPU Space (preloaded at build time) or when they are cached and a GPU is present, else the demo model, else
+    the tiny set."""
     choice = choice or os.environ.get("VINO_MODEL") or "auto"
     if choice == "auto":
         import torch
@@ -88,7 +88,12 @@ def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None
     if choice == "released":
         return RELEASED
     if choice == "demo":
-        return ModelSource.from_folder(DEMO_MODEL_DIR, "demo", "VINO world demo model (trained by the project on 64x64 shapes; an early, low-quality checkpoint)", "world")
+        return ModelSource.from_folder(
+            DEMO_MODEL_DIR,
+            "demo",
+            "VINO world demo model (trained by the project on 64x64 shapes; an early, low-quality checkpoint)",
+            "world",
+        )
     if choice == "tiny":
         from ..tiny import build_tiny_checkpoints
 
@@ -98,4 +103,6 @@ def resolve_model(choice: str | None = None, cache_dir: str | os.PathLike | None
         return ModelSource.from_folder(folder, "tiny", "tiny random test weights (outputs are noise)", "world")
     if Path(choice).is_dir():
         return ModelSource.from_folder(choice, "local", f"local weights: {choice}", "released")
-    raise CheckpointError(f"unknown model '{choice}'; use one of {', '.join(MODEL_CHOICES)} or a folder in the released layout")
+    raise CheckpointError(
+        f"unknown model '{choice}'; use one of {', '.join(MODEL_CHOICES)} or a folder in the released layout"
+    )

@@ -28,7 +28,10 @@ def describe_video(path: str | os.PathLike) -> str:
     """One line about a reference video (frames, fps, size, duration) from its container, nothing decoded; raises
     `MediaError` when it has no video stream or exceeds the caps of `media.probe_video`."""
     info = probe_video(path)
-    return f"Video 1: {info.num_frames} frames, {info.fps:g} fps, {info.width}x{info.height}, {info.seconds:.1f} s ({info.codec})"
+    return (
+        f"Video 1: {info.num_frames} frames, {info.fps:g} fps, {info.width}x{info.height}, "
+        f"{info.seconds:.1f} s ({info.codec})"
+    )
 
 
 def renumber_images(prompt: str, order: Sequence[int]) -> str:

@@ -134,7 +134,8 @@ def available_memory_gib() -> float:
 
 
 def cheaper_settings(settings: GenerationSettings) -> GenerationSettings | None:
-    """A setting that needs less memory: half the frames (kept 4k+1) for videos, else a smaller area; None at the floor."""
+    """A setting that needs less memory: half the frames (kept 4k+1) for videos, else a smaller area; None at the
+    floor."""
     if settings.num_frames > 5:
         return replace(settings, num_frames=((settings.num_frames - 1) // 2 // 4) * 4 + 1)
     if settings.side > 256:
@@ -321,7 +322,9 @@ class Studio:
                 except torch.OutOfMemoryError:
                     self._free_memory()
                     raise OutOfMemory(self._oom_message(job.settings, cheaper)) from None
-                return replace(result, note=f"Out of GPU memory at your setting; this ran at {_describe(cheaper)} instead.")
+                return replace(
+                    result, note=f"Out of GPU memory at your setting; this ran at {_describe(cheaper)} instead."
+                )
             finally:
                 self._running = None
 
@@ -489,7 +492,9 @@ class Studio:
         folder = self.output_dir / stem
         refs = folder / "references"
         refs.mkdir(parents=True)
-        images = [shutil.copy(path, refs / f"image-{i}{Path(path).suffix}") for i, path in enumerate(job.images, start=1)]
+        images = [
+            shutil.copy(path, refs / f"image-{i}{Path(path).suffix}") for i, path in enumerate(job.images, start=1)
+        ]
         video = None if job.video is None else shutil.copy(job.video, refs / f"video-1{Path(job.video).suffix}")
         spec = TaskSpec(
             index="vino",
@@ -549,7 +554,9 @@ def _resolved(pipe: VinoPipeline | None) -> Future:
 def _load_pipeline(source: ModelSource, memory_profile: str | None) -> VinoPipeline:
     from ..pipeline import VinoPipeline
 
-    pipe = VinoPipeline.from_pretrained(source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile)
+    pipe = VinoPipeline.from_pretrained(
+        source.checkpoint, vlm=source.vlm, base=source.base, memory_profile=memory_profile
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
