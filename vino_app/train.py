@@ -90,7 +90,9 @@ def recipe(fractions: tuple[float, float, float], single_shapes: float = 0.0) ->
     joint = {"t2i": 0.55, "t2v": 0.3, "reconstruct": 0.15}
     single = {"t2i_single" if task == "t2i" else task: weight for task, weight in joint.items()}
     return [
-        Stage("1 align (queries + connectors)", fractions[0], False, {"t2i": 0.5, "t2v": 0.2, "reconstruct": 0.3}, True),
+        Stage(
+            "1 align (queries + connectors)", fractions[0], False, {"t2i": 0.5, "t2v": 0.2, "reconstruct": 0.3}, True
+        ),
         Stage("2 joint, single shapes", fractions[1] * single_shapes, True, single, True),
         Stage("2 joint (+ MMDiT)", fractions[1] * (1 - single_shapes), True, joint, False),
         Stage(
@@ -160,7 +162,10 @@ def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerat
         for pixels in vae_batch(rng, args.vae_batch, int(step % 3 == 0)):
             pixels = pixels.to(accelerator.device)
             posterior = vae.encode(pixels).latent_dist
-            latents = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(pixels.device)
+            latents = (
+                posterior.mean
+                + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(pixels.device)
+            )
             recon = vae.decode(latents).sample
             error = (recon - pixels).abs()
             loss = (shape_weight(pixels) * (error + error**2)).mean() + 1e-6 * posterior.kl().mean()
@@ -175,7 +180,12 @@ def train_vae(root: Path, config: WorldModelConfig, args, accelerator: Accelerat
         if step % args.log_every == 0 or step == args.vae_steps:
             accelerator.print(f"vae step {step}/{args.vae_steps} loss {loss_sum:.4f} {time.time() - start:.0f}s")
         if (step % args.save_every == 0 or step == until) and accelerator.is_main_process:
-            state = {"vae": vae.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
+            state = {
+                "vae": vae.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+            }
             save_state(state, state_path)
     if step < args.vae_steps:
         accelerator.wait_for_everyone()
@@ -252,7 +262,9 @@ def trainable_parameters(pipe: VinoPipeline) -> tuple[list[torch.nn.Parameter], 
 
 
 def training_state(pipe, optimizer, scheduler, ema, step: int) -> dict:
-    heads = {n: p.detach().clone() for n, p in pipe.condition_encoder.named_parameters() if not n.startswith("mm_encoder.")}
+    heads = {
+        n: p.detach().clone() for n, p in pipe.condition_encoder.named_parameters() if not n.startswith("mm_encoder.")
+    }
     return {
         "step": step,
         "transformer": pipe.transformer.state_dict(),
@@ -280,7 +292,10 @@ def load_weights(path: Path, pipe: VinoPipeline) -> None:
     result = pipe.condition_encoder.load_state_dict(sub_state_dict(state, ENCODER_PREFIX), strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("mm_encoder.")]  # the frozen VLM is not in it
     if missing or result.unexpected_keys:
-        raise CheckpointError(f"'{path}' does not fit the encoder of this model's sizes (missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
+        raise CheckpointError(
+            f"'{path}' does not fit the encoder of this model's sizes "
+            f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})"
+        )
 
 
 POOL_BATCHES = 8  # default pool size, in batches
@@ -348,7 +363,8 @@ def train_vino(root: Path, config: WorldModelConfig, args, accelerator: Accelera
         step += 1
         if step % args.log_every == 0 or step == args.steps:
             accelerator.print(
-                f"step {step}/{args.steps} [{stage.name}] loss {np.mean(losses):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                f"step {step}/{args.steps} [{stage.name}] loss {np.mean(losses):.4f} "
+                f"lr {scheduler.get_last_lr()[0]:.2e} "
                 f"{time.time() - start:.0f}s"
             )
             losses = []
@@ -373,7 +389,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("models/vino-world"), help="model folder (release layout)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=4000, help="optimizer steps of stages 1-3 together")
-    parser.add_argument("--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on")
+    parser.add_argument(
+        "--until", type=int, help="stop after this step (resumable state + EMA weights in vino.ckpt); rerun to go on"
+    )
     parser.add_argument("--batch", type=int, default=4, help="requests per step and process")
     parser.add_argument("--pool-size", type=int, help=f"requests prepared per pool (default: {POOL_BATCHES} x --batch)")
     parser.add_argument("--pool-steps", type=int, default=POOL_STEPS, help="steps trained on one pool before the next")
@@ -386,7 +404,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--single-shapes", type=float, default=0.0, help="share of stage 2 spent first on one-shape scenes (curriculum)"
     )
-    parser.add_argument("--sigma-shift", type=float, default=3.0, help="shift of the training noise levels towards noise")
+    parser.add_argument(
+        "--sigma-shift", type=float, default=3.0, help="shift of the training noise levels towards noise"
+    )
     parser.add_argument("--cond-dropout", type=float, default=0.1, help="per modality (text, reference images)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
@@ -395,15 +415,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vae-lr", type=float, default=1e-3)
     parser.add_argument("--vae-until", type=int, help="stop the VAE after this step (resumable); rerun to go on")
     parser.add_argument("--vae-only", action="store_true", help="train the VAE only (for `evaluate --ceiling --vae`)")
-    parser.add_argument("--latent-channels", type=int, default=WorldModelConfig.latent_channels, help="new folders only")
     parser.add_argument(
-        "--vae-channels", type=int, nargs="+", default=WorldModelConfig.vae_channels, help="VAE widths (new folders only)"
+        "--latent-channels", type=int, default=WorldModelConfig.latent_channels, help="new folders only"
+    )
+    parser.add_argument(
+        "--vae-channels",
+        type=int,
+        nargs="+",
+        default=WorldModelConfig.vae_channels,
+        help="VAE widths (new folders only)",
     )
     parser.add_argument(
         "--vae-spatial", type=int, choices=(2, 4), default=WorldModelConfig.vae_spatial_compression,
         help="VAE spatial compression (new folders only); 2 makes the MMDiT patch 4x4, so its tokens stay 8x8 a frame",
     )
-    parser.add_argument("--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)")
+    parser.add_argument(
+        "--reuse-vae-from", type=Path, help="copy qwen/ and hunyuan/vae/ from this model folder (ablations)"
+    )
     parser.add_argument(
         "--init-from",
         type=Path,
@@ -411,7 +439,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "optimizer and learning-rate schedule over --steps",
     )
     parser.add_argument("--no-queries", action="store_true", help="ablation: no learnable query tokens")
-    parser.add_argument("--no-boundary-tokens", action="store_true", help="ablation: no start/end tokens in the latent stream")
+    parser.add_argument(
+        "--no-boundary-tokens", action="store_true", help="ablation: no start/end tokens in the latent stream"
+    )
     parser.add_argument("--save-every", type=int, default=25)
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -426,7 +456,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.shape_weight < 1:
         parser.error(f"--shape-weight {args.shape_weight}: at least 1 (1 is the plain MSE)")
     if args.init_from and not (args.init_from / "vino.ckpt").is_file():
-        parser.error(f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder such as models/vino-world")
+        parser.error(
+            f"--init-from {args.init_from}: no vino.ckpt there; pass a trained model folder such as models/vino-world"
+        )
     return args
 
 
