@@ -28,7 +28,9 @@ def demo_model_available(root: Path | None = None) -> bool:
 def load_world_pipeline(root: Path | None = None) -> VinoPipeline:
     """The world model on CPU in float32, loaded like the released weights."""
     root = Path(root or demo_model_dir())
-    pipe = VinoPipeline.from_pretrained(root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu")
+    pipe = VinoPipeline.from_pretrained(
+        root / "vino.ckpt", vlm=str(root / "qwen"), base=str(root / "hunyuan"), memory_profile="cpu"
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

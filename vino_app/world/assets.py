@@ -65,7 +65,9 @@ def write_demo_files(model_dir: Path = demo_model_dir(), folder: Path = ASSETS_D
     defaults."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "LICENSE").write_text(LICENSE_NOTE)
-    defaults = {task: {**SETTINGS, **TASK_SETTINGS[task], **example_files(task, seed, folder)} for task in EVALUATED_TASKS}
+    defaults = {
+        task: {**SETTINGS, **TASK_SETTINGS[task], **example_files(task, seed, folder)} for task in EVALUATED_TASKS
+    }
     for task in STAND_IN_TASKS:
         example_files(task, seed, folder)
     (model_dir / DEFAULTS_FILE).write_text(json.dumps(defaults, indent=1))

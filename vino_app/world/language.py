@@ -26,9 +26,12 @@ def join(parts: list[str]) -> str:
 
 
 def long_caption(scene: Scene) -> str:
-    """Every attribute: 'A big red circle at the top left and a small blue square on the right, on a white background.'"""
+    """Every attribute: 'A big red circle at the top left and a small blue square on the right, on a white
+    background.'"""
     parts = [f"a {noun(s, size=True)} {place_phrase(s)}" for s in scene.shapes]
-    text = join(parts) + f", on a {scene.background} background." if parts else f"an empty {scene.background} background."
+    text = (
+        join(parts) + f", on a {scene.background} background." if parts else f"an empty {scene.background} background."
+    )
     return text[0].upper() + text[1:]
 
 

@@ -69,7 +69,13 @@ def world_corpus(samples_per_task: int = 60, seed: int = 0) -> list[str]:
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    texts = [SYSTEM_PROMPT, REWRITE_SYSTEM_PROMPT, NEGATIVE_PROMPT_IMAGE, NEGATIVE_PROMPT_VIDEO, "Image 1: Image 2: Image 3: Video 1:"]
+    texts = [
+        SYSTEM_PROMPT,
+        REWRITE_SYSTEM_PROMPT,
+        NEGATIVE_PROMPT_IMAGE,
+        NEGATIVE_PROMPT_VIDEO,
+        "Image 1: Image 2: Image 3: Video 1:",
+    ]
     for task in MAKERS:
         texts += [make_sample(rng, task).prompt for _ in range(samples_per_task)]
     return texts

@@ -110,14 +110,20 @@ def edit_scene(rng: np.random.Generator, scene: Scene, where: str) -> tuple[Scen
     shapes = list(scene.shapes)
     i = int(rng.integers(len(shapes)))
     target = shapes[i]
-    options = ["recolour", "reshape", "background"] + (["remove"] if len(shapes) > 1 else []) + (["add"] if len(shapes) < 3 else [])
+    options = (
+        ["recolour", "reshape", "background"]
+        + (["remove"] if len(shapes) > 1 else [])
+        + (["add"] if len(shapes) < 3 else [])
+    )
     op = pick(rng, options)
     if op == "recolour":
         colour = pick(rng, [c for c in COLOURS if c not in {s.colour for s in shapes}])
         shapes[i] = replace(target, colour=colour)
         return scene.with_shapes(shapes), f"Make the {target.kind} in {where} {colour}.", (i,), ()
     if op == "reshape":
-        kind = pick(rng, [k for k in KINDS if k not in {s.kind for s in shapes}] or [k for k in KINDS if k != target.kind])
+        kind = pick(
+            rng, [k for k in KINDS if k not in {s.kind for s in shapes}] or [k for k in KINDS if k != target.kind]
+        )
         shapes[i] = replace(target, kind=kind)
         return scene.with_shapes(shapes), f"Turn the {target.kind} in {where} into a {kind}.", (i,), ()
     if op == "background":
@@ -131,7 +137,12 @@ def edit_scene(rng: np.random.Generator, scene: Scene, where: str) -> tuple[Scen
     colour = pick(rng, [c for c in COLOURS if c not in {s.colour for s in shapes}])
     new = random_shape(rng, cell, kind, colour)
     shapes.append(new)
-    return scene.with_shapes(shapes), f"Add a {noun(new, size=True)} {place_phrase(new)} of {where}.", (len(shapes) - 1,), ()
+    return (
+        scene.with_shapes(shapes),
+        f"Add a {noun(new, size=True)} {place_phrase(new)} of {where}.",
+        (len(shapes) - 1,),
+        (),
+    )
 
 
 def make_ti2i(rng: np.random.Generator, long: bool = False) -> WorldSample:
@@ -150,7 +161,10 @@ def make_ti2i_base(rng: np.random.Generator, long: bool = False) -> WorldSample:
     if rng.random() < 0.5:
         new, prompt = replace(old, colour=ref.colour), "Give the shape in Image 2 the colour of the shape in Image 1."
     else:
-        new, prompt = replace(old, kind=ref.kind, colour=ref.colour), "Replace the shape in Image 2 with the shape in Image 1."
+        new, prompt = (
+            replace(old, kind=ref.kind, colour=ref.colour),
+            "Replace the shape in Image 2 with the shape in Image 1.",
+        )
     scene = base.with_shapes([new])
     return _still("ti2i_base", prompt, scene, [render(reference), render(base)], edited=(0,), source=base)
 

@@ -23,7 +23,11 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "purple": (150, 60, 190),
     "orange": (245, 140, 30),
 }
-BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (245, 245, 245), "gray": (128, 128, 128), "black": (20, 20, 20)}
+BACKGROUNDS: dict[str, tuple[int, int, int]] = {
+    "white": (245, 245, 245),
+    "gray": (128, 128, 128),
+    "black": (20, 20, 20),
+}
 KINDS = ("circle", "square", "triangle")
 SIZES = {"small": 5, "big": 8}  # half extent in pixels
 CELL_CENTRES = (12, 32, 52)  # pixel centres of the 3x3 grid's columns and rows
@@ -82,7 +86,9 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: Shape) -> None:
     elif shape.kind == "square":
         draw.rectangle(box, fill=fill)
     else:  # an isosceles triangle pointing up, as wide as it is tall
-        draw.polygon([(shape.x, shape.y - r), (shape.x - r, shape.y + r - 1), (shape.x + r - 1, shape.y + r - 1)], fill=fill)
+        draw.polygon(
+            [(shape.x, shape.y - r), (shape.x - r, shape.y + r - 1), (shape.x + r - 1, shape.y + r - 1)], fill=fill
+        )
 
 
 def render(scene: Scene) -> np.ndarray:
@@ -114,7 +120,9 @@ def random_shape(rng: np.random.Generator, cell: tuple[int, int], kind=None, col
     )
 
 
-def random_scene(rng: np.random.Generator, count: int, distinct_kinds: bool = True, distinct_colours: bool = True) -> Scene:
+def random_scene(
+    rng: np.random.Generator, count: int, distinct_kinds: bool = True, distinct_colours: bool = True
+) -> Scene:
     """`count` shapes in distinct cells; kinds and colours distinct when asked (so words can name each shape)."""
     cells = rng.choice(9, size=count, replace=False)
     kinds = rng.choice(KINDS, size=count, replace=not distinct_kinds)
@@ -175,7 +183,9 @@ def animate(scene: Scene, motion: Motion) -> list[Scene]:
     return frames
 
 
-def random_motion(rng: np.random.Generator, scene: Scene, index: int, kinds=("move", "move", "move", "appear", "change")) -> Motion | None:
+def random_motion(
+    rng: np.random.Generator, scene: Scene, index: int, kinds=("move", "move", "move", "appear", "change")
+) -> Motion | None:
     """A motion of shape `index`; a move keeps it inside the canvas and clear of the others (None if it cannot)."""
     kind = str(rng.choice(kinds))
     shape = scene.shapes[index]
@@ -187,7 +197,12 @@ def random_motion(rng: np.random.Generator, scene: Scene, index: int, kinds=("mo
     return Motion("appear", index)
 
 
-def random_video(rng: np.random.Generator, count_weights=(0.6, 0.4), index: int | None = 0, kinds=("move", "move", "move", "appear", "change")) -> tuple[Scene, Motion]:
+def random_video(
+    rng: np.random.Generator,
+    count_weights=(0.6, 0.4),
+    index: int | None = 0,
+    kinds=("move", "move", "move", "appear", "change"),
+) -> tuple[Scene, Motion]:
     """A scene of one or two shapes and a motion of shape `index` (random when None) that fits it."""
     while True:
         scene = random_scene(rng, int(rng.choice([1, 2], p=count_weights)))

@@ -111,7 +111,11 @@ def find(detected: list[Detected], shape: Shape) -> Detected | None:
 def shape_checks(detected: list[Detected], shape: Shape) -> dict[str, bool]:
     """colour / kind / position (grid cell) of one expected shape."""
     d = find(detected, shape)
-    return {"colour": d is not None, "kind": d is not None and d.kind == shape.kind, "position": d is not None and d.cell == shape.cell}
+    return {
+        "colour": d is not None,
+        "kind": d is not None and d.kind == shape.kind,
+        "position": d is not None and d.cell == shape.cell,
+    }
 
 
 SHAPE_ATTRIBUTES = ("colour", "kind", "position")

@@ -88,7 +88,9 @@ def colour_swapped(scene: Scene) -> Scene:
     return scene.with_shapes(swapped)
 
 
-def alignment_loss(model: Qwen3VLForConditionalGeneration, processor, rng: np.random.Generator, size: int) -> torch.Tensor:
+def alignment_loss(
+    model: Qwen3VLForConditionalGeneration, processor, rng: np.random.Generator, size: int
+) -> torch.Tensor:
     """Symmetric InfoNCE between the pooled caption prompts and picture prompts of `size` random scenes of two or
     three shapes. Each picture is also contrasted against its scene's caption with two colours swapped (a hard
     negative with the same words), so only features that bind a colour to its shape tell them apart."""
@@ -174,7 +176,9 @@ def main(argv: list[str] | None = None) -> Path:
         args.qwen = args.out / "training" / "random-start"
         build_world_qwen(args.qwen, WorldModelConfig(text_layers=args.text_layers), args.seed)
     start = args.qwen or args.out  # resuming a run that began from a random start: its own folder
-    return pretrain(start, args.out, args.steps, args.batch, args.lr, args.seed, args.until, align_batch=args.align_batch)
+    return pretrain(
+        start, args.out, args.steps, args.batch, args.lr, args.seed, args.until, align_batch=args.align_batch
+    )
 
 
 if __name__ == "__main__":
