@@ -52,8 +52,8 @@ def main(argv=None) -> None:
         print(f"| {name} | {seconds[name][0]:.3f} | {seconds[name][1]:.3f} |")
     speedup = [s / o for s, o in zip(seconds["stock"], seconds["onednn"])]
     difference = [(a - b).abs().max().item() for a, b in zip(outputs["stock"], outputs["onednn"])]
-    print(f"speed-up: encode {speedup[0]:.1f}x, decode {speedup[1]:.1f}x; largest difference: latents {difference[0]:.1e}, "
-          f"pixels {difference[1]:.1e}")
+    print(f"speed-up: encode {speedup[0]:.1f}x, decode {speedup[1]:.1f}x; largest difference: "
+          f"latents {difference[0]:.1e}, pixels {difference[1]:.1e}")
 
 
 if __name__ == "__main__":

@@ -39,11 +39,15 @@ def main(argv=None) -> None:
             pipe(
                 d["instruction"], images, video, task=d["task"], base_image=d["base_image"], num_frames=d["num_frames"],
                 height=d["height"], width=d["width"], num_inference_steps=d["num_inference_steps"],
-                guidance_scale=d["guidance_scale"], image_guidance_scale=d["image_guidance_scale"], shift=d["shift"], seed=seed,
+                guidance_scale=d["guidance_scale"], image_guidance_scale=d["image_guidance_scale"], shift=d["shift"],
+                seed=seed,
             )  # fmt: skip
             times.append(time.perf_counter() - start)
         size = f"{d['width']}x{d['height']}x{d['num_frames']}"
-        print(f"| {task} | {size} | {d['num_inference_steps']} | {d['guidance_scale']} | {d['image_guidance_scale']} | {statistics.median(times[1:]):.2f} |")
+        print(
+            f"| {task} | {size} | {d['num_inference_steps']} | {d['guidance_scale']} | {d['image_guidance_scale']} "
+            f"| {statistics.median(times[1:]):.2f} |"
+        )
 
 
 if __name__ == "__main__":

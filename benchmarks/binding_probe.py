@@ -30,7 +30,9 @@ BATCH = 64
 
 
 @torch.no_grad()
-def prompt_features(vlm: Qwen3VLForConditionalGeneration, processor, captions: list[str], layer: int = -2) -> torch.Tensor:
+def prompt_features(
+    vlm: Qwen3VLForConditionalGeneration, processor, captions: list[str], layer: int = -2
+) -> torch.Tensor:
     """Mean hidden state of `layer` (VINO's: the penultimate) over each chat prompt's tokens: `[N, hidden]`."""
     out = []
     for start in range(0, len(captions), BATCH):
@@ -117,10 +119,17 @@ def main() -> None:
 
     pairs = [random_scene(rng, 2) for _ in range(args.n)]
     singles = [random_scene(rng, 1) for _ in range(args.n)]
-    single = single_shape_scores(prompt_features(vlm, processor, [long_caption(s) for s in singles], args.layer), singles, split)
-    binding = binding_scores(prompt_features(vlm, processor, [long_caption(s) for s in pairs], args.layer), pairs, split)
+    single = single_shape_scores(
+        prompt_features(vlm, processor, [long_caption(s) for s in singles], args.layer), singles, split
+    )
+    binding = binding_scores(
+        prompt_features(vlm, processor, [long_caption(s) for s in pairs], args.layer), pairs, split
+    )
 
-    print(f"VLM {args.qwen}, hidden states {args.layer}: {args.n} captions of each kind, {args.n - split} held out, seed {args.seed}")
+    print(
+        f"VLM {args.qwen}, hidden states {args.layer}: {args.n} captions of each kind, "
+        f"{args.n - split} held out, seed {args.seed}"
+    )
     print("single shape   " + "  ".join(f"{k} {v:.3f} (chance {1 / c:.2f})" for (k, v), c in
                                          zip(single.items(), (len(COLOURS), 9, len(KINDS)))))
     for name, (accuracy, other) in binding.items():

@@ -7,9 +7,9 @@ The smallest version of the world model's problem: 8 fixed t2i training requests
 requests with long captions; `--requests place`: a big red square on white in 8 of the 9 places, so the prompts
 differ only by the place words), their text-stream tokens from the
 shipped model's frozen Qwen3-VL with fresh (untrained, fixed) queries and connectors, and a fresh MMDiT trained on
-them one request per step (flow matching at `train.training_sigma` noise levels, AdamW 1e-3, clipping 1). Every `--every` steps it prints the
-loss at noise 0.95 (fixed noise) with each request's own prompt and with the next request's prompt: the two stay
-equal until the MMDiT uses the text.
+them one request per step (flow matching at `train.training_sigma` noise levels, AdamW 1e-3, clipping 1). Every
+`--every` steps it prints the loss at noise 0.95 (fixed noise) with each request's own prompt and with the next
+request's prompt: the two stay equal until the MMDiT uses the text.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def requests(kind: str) -> list[WorldSample]:
         rng = np.random.default_rng(0)
         return [make_sample(rng, "t2i", long=True) for _ in range(REQUESTS)]
     cells = [divmod(c, 3) for c in range(9) if c != 4][:REQUESTS]
-    scenes = [Scene("white", (Shape("square", "red", "big", CELL_CENTRES[col], CELL_CENTRES[row]),)) for row, col in cells]
+    scenes = [
+        Scene("white", (Shape("square", "red", "big", CELL_CENTRES[col], CELL_CENTRES[row]),)) for row, col in cells
+    ]
     return [WorldSample("t2i", long_caption(s), [], None, render(s)[None], [s]) for s in scenes]
 
 
@@ -47,10 +49,14 @@ def text_streams(pipe, prompts: list[str]) -> list[torch.Tensor]:
     """Each prompt's text-stream tokens `[1, L, text_embed_dim]`."""
     request = pipe.prepare_request([], None, "t2i", 1, 64, 64, None, None)
     with torch.no_grad():
-        return [pipe.encode_branch(cfg_branches(p, "", 0, False, False, 2.0, 1.0)[0], request).text_embeds for p in prompts]
+        return [
+            pipe.encode_branch(cfg_branches(p, "", 0, False, False, 2.0, 1.0)[0], request).text_embeds for p in prompts
+        ]
 
 
-def onset(shift: float, steps: int, every: int, texts, latents, config: WorldModelConfig) -> list[tuple[int, float, float]]:
+def onset(
+    shift: float, steps: int, every: int, texts, latents, config: WorldModelConfig
+) -> list[tuple[int, float, float]]:
     """(step, loss with the own prompt, loss with the next request's prompt) every `every` steps."""
     torch.manual_seed(1)
     transformer = new_transformer(config)
@@ -69,7 +75,9 @@ def onset(shift: float, steps: int, every: int, texts, latents, config: WorldMod
             with torch.no_grad():
                 probe = torch.tensor([PROBE_SIGMA])
                 own = np.mean([loss(i, texts[i], probe, probe_noise).item() for i in range(REQUESTS)])
-                swapped = np.mean([loss(i, texts[(i + 1) % REQUESTS], probe, probe_noise).item() for i in range(REQUESTS)])
+                swapped = np.mean(
+                    [loss(i, texts[(i + 1) % REQUESTS], probe, probe_noise).item() for i in range(REQUESTS)]
+                )
             rows.append((step, own, swapped))
             print(f"shift {shift:g} step {step}: own prompt {own:.3f}, next request's prompt {swapped:.3f}", flush=True)
         i = step % REQUESTS
@@ -99,7 +107,9 @@ def main(argv=None) -> None:
     print(f"\nloss at noise {PROBE_SIGMA}, own prompt / next request's prompt\n")
     print("| step | " + " | ".join(f"shift {s:g}" for s in args.shifts) + " |\n|---|" + "---|" * len(args.shifts))
     for k, (step, *_) in enumerate(results[args.shifts[0]]):
-        print(f"| {step} | " + " | ".join(f"{results[s][k][1]:.2f} / {results[s][k][2]:.2f}" for s in args.shifts) + " |")
+        print(
+            f"| {step} | " + " | ".join(f"{results[s][k][1]:.2f} / {results[s][k][2]:.2f}" for s in args.shifts) + " |"
+        )
 
 
 if __name__ == "__main__":

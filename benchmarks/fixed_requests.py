@@ -6,8 +6,8 @@ fixed-request tests (`tests/test_demo_model.py`).
 Colours: "A big <colour> circle in the center, on a <background> background." for the 6 colours x 3 backgrounds,
 right when a shape of that colour is detected (`scoring.detect`). Places: `place_following`'s big red square on
 white in each of the 9 places, right when its red centre lies in the named grid cell. Generated through the public
-pipeline at the t2i settings of `--defaults` (the shipped model's `defaults.json` unless given). Prints, per request, on how many seeds it came out right, and the requests
-right on all of them.
+pipeline at the t2i settings of `--defaults` (the shipped model's `defaults.json` unless given).
+Prints, per request, on how many seeds it came out right, and the requests right on all of them.
 """
 
 from __future__ import annotations

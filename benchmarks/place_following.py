@@ -96,12 +96,18 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     defaults = json.loads(args.defaults.read_text())
-    print("| model | right (chance 0.11) | spread px (0 = ignores places, 23.1 = on the cells) | down px | across px | n |")
+    print(
+        "| model | right (chance 0.11) | spread px (0 = ignores places, 23.1 = on the cells) "
+        "| down px | across px | n |"
+    )
     print("|---|---|---|---|---|---|")
     for model in args.models:
         r = place_following(model, defaults, args.seeds)
         span = lambda pair: f"{pair[0]:.1f} to {pair[1]:.1f}"  # noqa: E731
-        print(f"| {model} | {r['right']:.2f} | {r['spread']:.1f} | {span(r['down'])} | {span(r['across'])} | {r['n']} |", flush=True)
+        print(
+            f"| {model} | {r['right']:.2f} | {r['spread']:.1f} | {span(r['down'])} | {span(r['across'])} | {r['n']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def main(argv=None) -> None:
         for name, image in images.items():
             right.setdefault(name, []).extend(kinds_read_right(scorer, image, shapes))
     shapes_seen = len(next(iter(right.values())))
-    print(f"| images ({args.scenes} scenes, {shapes_seen} shapes; scorer {args.scorer or 'present'}) | kinds read right |")
+    print(
+        f"| images ({args.scenes} scenes, {shapes_seen} shapes; scorer {args.scorer or 'present'}) | kinds read right |"
+    )
     print("|---|---|")
     for name, values in right.items():
         print(f"| {name} | {np.mean(values):.2f} |")
