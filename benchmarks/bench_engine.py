@@ -1,7 +1,8 @@
 """Peak memory and seconds per denoising step of the engine.
 
     python -m benchmarks.bench_engine                      # tiny checkpoint set on the CPU (built offline)
-    python -m benchmarks.bench_engine --checkpoint ... --vlm ... --base ... --profile 24gb --height 480 --width 848 --frames 85
+    python -m benchmarks.bench_engine --profile 24gb --height 480 --width 848 --frames 85 \\
+        --checkpoint ... --vlm ... --base ...            # real weights on a GPU
 
 Prints one table row per request: task, size, profile, seconds per step (median over steps), peak memory
 (CUDA max allocated on a GPU, else the process's peak RSS).
