@@ -364,7 +364,7 @@ def test_gallery_selection_follows_earlier_later_and_remove(page):
     no_error_badge(page)
 
 
-def test_video_result_loops_with_controls_and_reuse_clears_the_preset(page):
+def test_video_result_loops_with_controls_reuse_clears_the_preset_and_a_reload_keeps_the_history(page):
     from playwright.sync_api import expect
 
     choose_preset(page, "Text to video")
@@ -417,6 +417,14 @@ def test_video_result_loops_with_controls_and_reuse_clears_the_preset(page):
     expect(page.locator("#release-defaults input")).not_to_be_checked()  # 2 steps are not the release's
     expect(page.locator("#steps input[type=number]")).to_have_value("2")
     expect(page.locator("#cache input")).to_have_value("fast")  # the speed option came back too
+    no_error_badge(page)
+
+    page.reload()  # the history is kept in the browser: a reload loses nothing
+    expect(page.locator("#prompt textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#history .thumbnail-item")).to_have_count(1)
+    page.locator("#history .thumbnail-item").first.click()
+    page.get_by_text('"task": "t2v"').first.wait_for()
     no_error_badge(page)
 
 

@@ -398,3 +398,38 @@ def test_estimated_durations_read_naturally():
     from vino_app.studio.estimate import _duration
 
     assert [_duration(s) for s in (0.01, 2.34, 240.0)] == ["under 0.1 s", "about 2.3 s", "about 4 min"]
+
+
+def test_the_history_kept_in_the_browser_names_only_results_this_studio_wrote(tmp_path):
+    """The page keeps the history in the browser (localStorage), so it comes back as anything a client sends:
+    entries naming files outside the output folder, missing files or wrong types are dropped; repeats once."""
+    from vino_app.studio.history import HISTORY_LIMIT, kept_entries
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "secret.txt").write_text("not the studio's")
+
+    def entry(name: str, folder=out, **changes) -> dict:
+        files = {key: folder / f"{name}.{ext}" for key, ext in (("media", "png"), ("sidecar", "json"), ("bundle", "zip"))}
+        for path in files.values():
+            path.write_bytes(b"x")
+        base = {**{k: str(v) for k, v in files.items()}, "prompt": "a red circle", "caption": f"t2i · {name}",
+                "images": [], "video": None, "settings": {"seed": 0}}
+        return {**base, **changes}
+
+    good = entry("a")
+    hostile = [
+        entry("b", folder=tmp_path),  # outside the output folder
+        {**good, "media": str(tmp_path / "secret.txt")},
+        {**good, "bundle": str(out / ".." / "secret.txt")},  # a way out of the folder
+        {**good, "sidecar": str(out / "gone.json")},  # no such file
+        {**good, "images": "not a list"},
+        {**good, "settings": None},
+        {**good, "caption": 7},
+        "a string",
+        None,
+    ]
+    assert kept_entries([good, *hostile, good], out) == [good]
+    assert kept_entries({"media": "x"}, out) == [] and kept_entries(None, out) == []
+    many = [entry(f"n{i}") for i in range(HISTORY_LIMIT + 3)]
+    assert kept_entries(many, out) == many[-HISTORY_LIMIT:]  # the newest

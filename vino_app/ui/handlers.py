@@ -14,6 +14,7 @@ from ..errors import GenerationCancelled, VinoError
 from ..export import VIDEO_FPS
 from ..media import MediaError
 from ..studio import GenerationSettings, Job, Progress, Studio, StudioResult
+from ..studio.history import kept_entries
 from ..studio.limits import check_text, parse_values
 from ..studio.models import hosting_note
 from ..studio.references import MAX_IMAGES, describe_video, move, normalise_image, remove, renumber_images
@@ -325,9 +326,18 @@ class Handlers:
 
     # ------------------------------------------------------------------ history and reuse
 
+    def history(self, entries, entry=None):
+        """The history kept in the browser, and its gallery: `entries` (what the page sent back, checked:
+        `studio.history.kept_entries`) with `entry` added."""
+        entries = entries if isinstance(entries, list) else []
+        kept = kept_entries([*entries, entry] if entry is not None else entries, self.studio.output_dir)
+        return kept, [(e["media"], e["caption"]) for e in kept]
+
     def open_entry(self, entries, evt: gr.SelectData):
+        """The history's or the CFG grid's item `evt.index` (of the entries as the gallery shows them, checked)."""
+        entries = kept_entries(entries, self.studio.output_dir)
         index = getattr(evt, "index", None)
-        if not isinstance(entries, list) or not isinstance(index, int) or not 0 <= index < len(entries):
+        if not isinstance(index, int) or not 0 <= index < len(entries):
             raise gr.Error("Pick an item in the history or the grid first.")
         entry = entries[index]
         inputs = {

@@ -16,6 +16,7 @@ from .handlers import Handlers, grid_values
 from .record import SettingsControls, settings_endpoint
 
 RESULT_HEIGHT_PX = 420
+HISTORY_STORAGE_KEY = "vino-studio-history"  # the browser's localStorage key of a session's history
 SLOT_BUTTONS = (("◀ Earlier", "earlier"), ("Later ▶", "later"), ("✕ Remove", "remove"))  # label, elem_id
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
@@ -64,13 +65,6 @@ def _shift(ui: Handlers, offset: int):
     return handler
 
 
-def _append_history(entries: list, entry: dict | None):
-    entries = entries if isinstance(entries, list) else []
-    if isinstance(entry, dict) and entry not in entries:
-        entries = [*entries, entry]
-    return entries, [(e["media"], e["caption"]) for e in entries]
-
-
 def build(ui: Handlers) -> gr.Blocks:
     """The page for `ui`'s studio: inputs and settings on the left, with Generate / Cancel in a bar that stays
     in view; status, result, CFG grid and history on the right."""
@@ -79,7 +73,7 @@ def build(ui: Handlers) -> gr.Blocks:
     with gr.Blocks(title="VINO Studio", delete_cache=(3600, 3600)) as demo:
         header = gr.Markdown(ui.header(), elem_id="model-info")
         selected = gr.Number(None, visible=False, precision=0, label="Selected slot (0-based)")
-        history = gr.State([])
+        history = gr.BrowserState([], storage_key=HISTORY_STORAGE_KEY)  # kept across reloads of the page
         grid_entries = gr.State([])
         picked = gr.State(None)
         with gr.Row():
@@ -218,7 +212,7 @@ def build(ui: Handlers) -> gr.Blocks:
         run = on_gpu(user_errors(settings_endpoint(ui.generate, ["prompt", "gallery", "video"])),
                      user_errors(gpu.generate))
         gen_event = generate.click(run, inputs, result_outputs, api_name="generate", concurrency_id="gpu", **quiet)
-        gen_event.success(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
+        gen_event.success(user_errors(ui.history), [history, picked], [history, history_gallery], api_name=False)
         grid_leading = ["text_values", "image_values", "prompt", "gallery", "video"]
         grid = on_gpu(user_errors(settings_endpoint(ui.cfg_grid, grid_leading)), user_errors(gpu.cfg_grid))
         grid_event = grid_btn.click(grid, [text_values, image_values, *inputs],
@@ -233,10 +227,11 @@ def build(ui: Handlers) -> gr.Blocks:
                           api_visibility="private", **quiet)
         history_gallery.select(user_errors(ui.open_entry), history, [picked, picked_files, picked_settings],
                                api_visibility="private", **quiet)
-        keep.click(user_errors(_append_history), [history, picked], [history, history_gallery], api_name=False)
+        keep.click(user_errors(ui.history), [history, picked], [history, history_gallery], api_name=False)
         reuse.click(user_errors(ui.reuse), picked, fill_outputs, api_name=False, **quiet)
         reuse_drop.upload(user_errors(ui.reuse_file), reuse_drop, fill_outputs, api_name="reuse_settings", **quiet)
         demo.load(preset_fn, preset, preset_outputs, api_name=False, **quiet)
+        demo.load(user_errors(ui.history), history, [history, history_gallery], api_name=False, **quiet)
         demo.load(user_errors(ui.attention_choices), None, controls.attention, api_name=False, show_progress="hidden")
         if not studio.ready:  # loading in the background: the header says so until it is loaded
             demo.load(ui.loaded_header, None, header, api_name=False, concurrency_limit=None, **quiet)
