@@ -351,3 +351,25 @@ def test_attaching_references_that_do_not_fit_the_preset_clears_its_label(app):
     task, label, note = follow("ti2i", image, None)
     assert task == "ti2i" and label == note == gr.update()  # still fits: the preset stays named
     assert follow("t2v", [], None)[0] == "t2v"
+
+
+def test_a_reload_restores_the_last_inputs_kept_in_the_browser_and_refuses_hostile_ones(app, tmp_path):
+    """`restore` (on page load) takes the draft the page kept in the browser: its instruction and settings, its
+    references only when they are the studio's files (others named to attach again); a draft that is not a valid
+    request gives the default preset instead."""
+    studio = app[1]
+    ui = StudioUI(studio)
+    key = studio.presets[0].key
+    controls = settings(steps=3, side=64)
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (64, 64)).save(outside)
+    draft = ui.draft("Make Image 1 blue", [(str(outside), "Image 1")], None, *controls)
+    prompt, gallery, video, *shown, preset, info, note = ui.restore(key, draft)
+    assert prompt == "Make Image 1 blue" and gallery == [] and video is None  # not a file the studio owns
+    assert shown[NAMES.index("num_inference_steps")] == 3 and preset is None and info == ""
+    assert note.startswith("Restored your last instruction and settings.") and "elsewhere.png" in note
+    preset_view = ui.restore(key, None)
+    assert preset_view[0] == studio.presets[0].instruction and preset_view[-3] == key
+    bad_steps = settings(steps=10**9)
+    for hostile in ("junk", {"prompt": 3}, {**draft, "controls": bad_steps}, {**draft, "images": "x"}):
+        assert ui.restore(key, hostile) == preset_view

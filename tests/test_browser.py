@@ -411,16 +411,24 @@ def test_video_result_loops_with_controls_reuse_clears_the_preset_and_a_reload_k
     expect(page.locator("#history .thumbnail-item.selected")).to_have_count(1)
     expect(page.get_by_text("0:00 / 0:00").filter(visible=True)).to_have_count(0)  # nor in the history
     page.get_by_text('"task": "t2v"').first.wait_for()
+    draft = page.evaluate("() => localStorage.getItem('vino-studio-draft')")  # the inputs as kept in the browser
     page.locator("#reuse").click()
     expect(page.locator("#status")).to_contain_text("reused")
+    page.wait_for_function("before => localStorage.getItem('vino-studio-draft') !== before", arg=draft)
     expect(page.locator("#preset input")).to_have_value("")  # the settings are no longer the preset's
     expect(page.locator("#release-defaults input")).not_to_be_checked()  # 2 steps are not the release's
     expect(page.locator("#steps input[type=number]")).to_have_value("2")
     expect(page.locator("#cache input")).to_have_value("fast")  # the speed option came back too
     no_error_badge(page)
 
-    page.reload()  # the history is kept in the browser: a reload loses nothing
-    expect(page.locator("#prompt textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    prompt = page.locator("#prompt textarea").input_value()
+    page.reload()  # the history and the inputs are kept in the browser: a reload loses nothing
+    expect(page.locator("#status")).to_contain_text("Restored your last instruction and settings")
+    expect(page.locator("#prompt textarea")).to_have_value(prompt)
+    expect(page.locator("#steps input[type=number]")).to_have_value("2")
+    page.locator("#speed").get_by_text("Speed").click()  # the accordion is closed again
+    expect(page.locator("#cache input")).to_have_value("fast")
+    expect(page.locator("#preset input")).to_have_value("")
     page.get_by_role("tab", name="History").click()
     expect(page.locator("#history .thumbnail-item")).to_have_count(1)
     page.locator("#history .thumbnail-item").first.click()

@@ -84,6 +84,10 @@ def from_entry(entry: Any, owned: Iterable[str | os.PathLike]) -> Reused:
         raise VinoInputError("Pick an item in the history or the grid first.")
     folders = [Path(f).resolve() for f in owned]
     images, video = entry.get("images") or [], entry.get("video")
+    if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
+        raise VinoInputError("the item's images must be a list of file paths")
+    if not (video is None or isinstance(video, str)):
+        raise VinoInputError("the item's video must be a file path")
     kept = [p for p in images if _owned(p, folders)]
     keep_video = video if video and _owned(video, folders) else None
     missing = [p for p in [*images, video] if p and p not in kept and p != keep_video]

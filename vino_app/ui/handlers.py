@@ -348,6 +348,26 @@ class Handlers:
         files = [entry["media"], entry["sidecar"], entry["bundle"]]
         return entry, files, json.dumps({**inputs, "settings": entry["settings"]}, indent=1)
 
+    @staticmethod
+    def draft(prompt, gallery, video, *controls) -> dict:
+        """What the page keeps in the browser while it is edited, to restore on a reload (`restore`): the
+        instruction, the references and the controls' values as posted (checked only when restored)."""
+        return {"prompt": prompt, "images": gallery_paths(gallery), "video": video, "controls": list(controls)}
+
+    def restore(self, key, draft):
+        """On a page load: the instruction, references (those still in the studio's folders) and settings of the
+        last visit, kept in the browser by `draft`; else (no draft, or one that is not a valid request) preset
+        `key`'s. Outputs as `fill`'s."""
+        try:
+            entry = {**draft, "settings": settings_from(draft["controls"]).to_dict()}
+            reused = from_entry(entry, [self.studio.output_dir, gradio_upload_folder()])
+        except (gr.Error, VinoError, TypeError, KeyError, ValueError):
+            instruction, gallery, video, info, *controls = self.apply_preset(key)
+            return [instruction, gallery, video, *controls, key, info, ""]
+        *restored, _ = self.fill(reused)
+        missing = f" Attach again: {', '.join(reused.attach_again)}." if reused.attach_again else ""
+        return [*restored, html.escape(f"Restored your last instruction and settings.{missing}")]
+
     def fill(self, reused: Reused) -> list:
         """Outputs of a reuse: instruction, images, video, the controls, the preset label and note cleared (the
         settings are no longer a preset's), a status line."""

@@ -17,6 +17,7 @@ from .record import SettingsControls, settings_endpoint
 
 RESULT_HEIGHT_PX = 420
 HISTORY_STORAGE_KEY = "vino-studio-history"  # the browser's localStorage key of a session's history
+DRAFT_STORAGE_KEY = "vino-studio-draft"  # ... and of the inputs as last edited
 SLOT_BUTTONS = (("◀ Earlier", "earlier"), ("Later ▶", "later"), ("✕ Remove", "remove"))  # label, elem_id
 CSS = """
 #ref-check .error { color: #b91c1c; } #ref-check .warning { color: #b45309; } #ref-check .ok { color: #15803d; }
@@ -74,6 +75,7 @@ def build(ui: Handlers) -> gr.Blocks:
         header = gr.Markdown(ui.header(), elem_id="model-info")
         selected = gr.Number(None, visible=False, precision=0, label="Selected slot (0-based)")
         history = gr.BrowserState([], storage_key=HISTORY_STORAGE_KEY)  # kept across reloads of the page
+        draft = gr.BrowserState(None, storage_key=DRAFT_STORAGE_KEY)  # the inputs as edited, restored on a reload
         grid_entries = gr.State([])
         picked = gr.State(None)
         with gr.Row():
@@ -194,6 +196,7 @@ def build(ui: Handlers) -> gr.Blocks:
         for control in inputs:
             control.change(estimate_fn, inputs, estimate, api_name="estimate" if control is prompt else False,
                            show_progress="hidden")
+            control.change(ui.draft, inputs, draft, api_name=False, show_progress="hidden", queue=False)
         for control in (*controls.release_inputs(), gallery, video):
             control.change(user_errors(ui.release_view), [*controls.release_inputs(), gallery, video],
                            controls.released(), api_name=False, show_progress="hidden")
@@ -230,7 +233,7 @@ def build(ui: Handlers) -> gr.Blocks:
         keep.click(user_errors(ui.history), [history, picked], [history, history_gallery], api_name=False)
         reuse.click(user_errors(ui.reuse), picked, fill_outputs, api_name=False, **quiet)
         reuse_drop.upload(user_errors(ui.reuse_file), reuse_drop, fill_outputs, api_name="reuse_settings", **quiet)
-        demo.load(preset_fn, preset, preset_outputs, api_name=False, **quiet)
+        demo.load(user_errors(ui.restore), [preset, draft], fill_outputs, api_name=False, **quiet)
         demo.load(user_errors(ui.history), history, [history, history_gallery], api_name=False, **quiet)
         demo.load(user_errors(ui.attention_choices), None, controls.attention, api_name=False, show_progress="hidden")
         if not studio.ready:  # loading in the background: the header says so until it is loaded
