@@ -159,11 +159,14 @@ def browser(chromium):
 
 @pytest.fixture
 def page(browser, app_url):
-    """A fresh tab on the studio, its default preset loaded."""
+    """A fresh tab on the studio, its default preset loaded: the browser's storage of the studio (history, inputs as
+    last edited, which a reload restores) is emptied first, on a light page of the same origin."""
     from playwright.sync_api import expect
 
     page = browser.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(app_url + "config")
+    page.evaluate("() => localStorage.clear()")
     page.goto(app_url)
     expect(page.locator("#prompt textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)  # the preset has loaded
     yield page
@@ -411,21 +414,23 @@ def test_video_result_loops_with_controls_reuse_clears_the_preset_and_a_reload_k
     expect(page.locator("#history .thumbnail-item.selected")).to_have_count(1)
     expect(page.get_by_text("0:00 / 0:00").filter(visible=True)).to_have_count(0)  # nor in the history
     page.get_by_text('"task": "t2v"').first.wait_for()
-    draft = page.evaluate("() => localStorage.getItem('vino-studio-draft')")  # the inputs as kept in the browser
     page.locator("#reuse").click()
     expect(page.locator("#status")).to_contain_text("reused")
-    page.wait_for_function("before => localStorage.getItem('vino-studio-draft') !== before", arg=draft)
     expect(page.locator("#preset input")).to_have_value("")  # the settings are no longer the preset's
     expect(page.locator("#release-defaults input")).not_to_be_checked()  # 2 steps are not the release's
     expect(page.locator("#steps input[type=number]")).to_have_value("2")
     expect(page.locator("#cache input")).to_have_value("fast")  # the speed option came back too
     no_error_badge(page)
 
+    draft = page.evaluate("() => localStorage.getItem('vino-studio-draft')")  # the inputs as kept in the browser
+    set_number(page, "seed", 7)
+    page.wait_for_function("before => localStorage.getItem('vino-studio-draft') !== before", arg=draft)
     prompt = page.locator("#prompt textarea").input_value()
     page.reload()  # the history and the inputs are kept in the browser: a reload loses nothing
     expect(page.locator("#status")).to_contain_text("Restored your last instruction and settings")
     expect(page.locator("#prompt textarea")).to_have_value(prompt)
     expect(page.locator("#steps input[type=number]")).to_have_value("2")
+    expect(page.locator("#seed input")).to_have_value("7")
     page.locator("#speed").get_by_text("Speed").click()  # the accordion is closed again
     expect(page.locator("#cache input")).to_have_value("fast")
     expect(page.locator("#preset input")).to_have_value("")
