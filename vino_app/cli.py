@@ -111,7 +111,9 @@ def _frames(args: argparse.Namespace, row: Task, recommended: dict) -> int:
     """Image tasks make one frame; video tasks make --frames, by default the model's or else the task's (85)."""
     if not row.is_video:
         return 1
-    return args.frames or recommended.get("num_frames") or row.frames
+    if args.frames is not None:
+        return args.frames  # checked by the pipeline (4k+1), 0 included
+    return recommended.get("num_frames") or row.frames
 
 
 def model_defaults(folder: Path) -> dict:
