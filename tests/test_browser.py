@@ -320,6 +320,7 @@ def test_cancel_ends_with_cancelled_after_step_k(page):
     from playwright.sync_api import expect
 
     set_number(page, "steps", 100)
+    set_number(page, "side", 256)  # 16x the default preset's tokens: the run outlasts the click even on an idle machine
     page.locator("#generate").click()
     expect(page.locator("#status")).to_contain_text(re.compile(r"step \d+ of 100"), timeout=RUN_TIMEOUT_MS)
     page.locator("#cancel").click()

@@ -56,7 +56,7 @@ class SettingsControls:
                               "7 / 7 for videos, image CFG 3 with images, 85 frames for a chosen video task",
                               elem_id="release-defaults")
         frames = control_slider("num_frames", 1, label="Frames (1 = image; 4k+1)", elem_id="frames")
-        side = control_slider("side", 640, label="Area (side of a square of the same area, px)")
+        side = control_slider("side", 640, label="Area (side of a square of the same area, px)", elem_id="side")
         with gr.Row():
             cfg = control_slider("guidance_scale", 5, label="Text CFG", elem_id="cfg")
             image_cfg = control_slider("image_guidance_scale", 1, label="Image CFG (1 = off)", elem_id="image-cfg")
