@@ -85,6 +85,24 @@ def test_native_attention_equals_the_default(tiny_root, uncached):
     assert np.array_equal(counted(pipe, batch_cfg=False)[0], uncached[0])
 
 
+def test_backends_without_masks_run_every_branch(tiny_root):
+    """flash and sage take no attention mask (diffusers refuses one). PyTorch's flash kernel (`_native_flash`)
+    refuses it the same way and runs on the CPU in bf16: the stand-in for them here. No unpadded text may carry a
+    mask (the token refiner's included), and branches of different text lengths run one by one."""
+    paths = dict(vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), device="cpu")
+    pipe = VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="full", **paths)  # bf16
+    pipe.set_progress_bar_config(disable=True)
+    masked, masked_forwards = counted(pipe)
+    pipe.transformer.set_attention_backend("_native_flash")
+    pipe.attention_backend = "_native_flash"  # what `set_attention_backend` records for 'flash' on a GPU
+    try:
+        unmasked, forwards = counted(pipe)
+    finally:
+        pipe.set_attention_backend("native")  # diffusers also makes the backend every model's default
+    assert (masked_forwards, forwards) == (STEPS, 2 * STEPS)  # the prompt and the negative one: lengths differ
+    assert psnr(unmasked, masked) >= MIN_PSNR_DB
+
+
 def test_fp8_profile_stores_float8_and_computes_close_to_bf16(tiny_root):
     paths = dict(vlm=str(tiny_root / "qwen"), base=str(tiny_root / "hunyuan"), device="cpu")
     fp8 = VinoPipeline.from_pretrained(tiny_root / "vino.ckpt", memory_profile="fp8", **paths)

@@ -28,6 +28,10 @@ CACHE_INTERVALS = {"fast": 7, "faster": 10}
 CACHE_WARMUP_STEPS = 3
 # Backends whose kernels run on a CPU; the others need a CUDA GPU (flash-attn, SageAttention, xformers, hub kernels).
 CPU_ATTENTION_BACKENDS = ("native", "flex")
+DEFAULT_ATTENTION_BACKEND = "native"
+# Backends that take the key mask of CFG branches padded to one text length (tested); the others refuse any mask,
+# so their branches of different lengths run one by one.
+MASKED_ATTENTION_BACKENDS = ("native",)
 
 
 def check_cache_mode(mode: str) -> str:

@@ -19,7 +19,13 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import Qwen3VLProcessor
 
-from .acceleration import cache_config, check_attention_backend, check_cache_mode
+from .acceleration import (
+    DEFAULT_ATTENTION_BACKEND,
+    MASKED_ATTENTION_BACKENDS,
+    cache_config,
+    check_attention_backend,
+    check_cache_mode,
+)
 from .checkpoint import resolve_checkpoint
 from .convert import ConvertedCheckpoint, convert_checkpoint
 from .encoder import (
@@ -110,6 +116,7 @@ class VinoPipeline(DiffusionPipeline):
             scheduler=scheduler,
         )
         self.memory_profile: MemoryProfile | None = None
+        self.attention_backend = DEFAULT_ATTENTION_BACKEND
         self._interrupt = False
 
     # ------------------------------------------------------------------ loading
@@ -216,6 +223,7 @@ class VinoPipeline(DiffusionPipeline):
             self.transformer.set_attention_backend(backend)
         except (RuntimeError, ValueError) as error:  # diffusers' requirement checks (package missing, too old)
             raise VinoInputError(f"attention backend '{backend}' is not usable here: {error}") from None
+        self.attention_backend = backend
 
     def compile_blocks(self, **compile_kwargs) -> None:
         """Regional compilation: `torch.compile` of each repeated MMDiT block (diffusers' `compile_repeated_blocks`:
@@ -380,7 +388,8 @@ class VinoPipeline(DiffusionPipeline):
         image-to-video take the last image's size, video editing the video's size and length. guidance_scale / shift /
         image_guidance_scale left None take the release's defaults (`tasks.TASKS`).
         batch_cfg: run the CFG branches that see the same references as one batched forward (False: one forward per
-        branch, as the release does; context parallelism always runs them one by one).
+        branch, as the release does; context parallelism always runs them one by one, and attention backends that
+        take no mask those of different text lengths).
         cache: step caching, 'off' (every block every step), 'fast' or 'faster' (`acceleration.CACHE_MODES`); a
         cache keeps one context per CFG branch, so the branches then run one by one.
         callback_on_step_end(pipe, step, timestep, {"latents": ..., "denoised": ...}) runs after every step
@@ -467,10 +476,14 @@ class VinoPipeline(DiffusionPipeline):
     ) -> list[torch.Tensor]:
         """Velocity of every CFG branch: the branches that see the same references in one batched forward
         (`batch_cfg`; a branch that sees fewer references runs on its own: padding its latent stream would move its
-        tokens on the RoPE timeline, see docs/benchmarks.md), else one forward per branch."""
-        groups: dict[int, list[int]] = {}
+        tokens on the RoPE timeline, see docs/benchmarks.md), else one forward per branch. Texts of different
+        lengths share a forward only where the attention backend takes the padding's key mask
+        (`MASKED_ATTENTION_BACKENDS`); with flash or sage attention they run one by one, unmasked."""
+        padding = self.attention_backend in MASKED_ATTENTION_BACKENDS
+        groups: dict[tuple, list[int]] = {}
         for i, condition in enumerate(conditions):
-            groups.setdefault(condition.num_references if batch_cfg else i, []).append(i)
+            length = None if padding else condition.text_embeds.shape[1]
+            groups.setdefault((condition.num_references, length) if batch_cfg else (i,), []).append(i)
         out: list[torch.Tensor | None] = [None] * len(conditions)
         for members in groups.values():
             batch = [conditions[i] for i in members]
