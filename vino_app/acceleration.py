@@ -7,7 +7,7 @@ extrapolated in between by a first-order Taylor expansion in the step. TaylorSee
 Cache on the demo model (faster and closer to `off` at once); the intervals are measured there
 (`python -m benchmarks.speed`, docs/benchmarks.md).
 
-diffusers is imported on first use, so the studio's page can name the modes without loading it.
+torch and diffusers are imported on first use, so the studio's page can name the modes without loading them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import torch
-
 from .errors import VinoInputError
 
 if TYPE_CHECKING:
+    import torch
     from diffusers.hooks import TaylorSeerCacheConfig
 
 CACHE_MODES = ("off", "fast", "faster")
@@ -28,7 +27,7 @@ CACHE_INTERVALS = {"fast": 7, "faster": 10}
 CACHE_WARMUP_STEPS = 3
 # Backends whose kernels run on a CPU; the others need a CUDA GPU (flash-attn, SageAttention, xformers, hub kernels).
 CPU_ATTENTION_BACKENDS = ("native", "flex")
-DEFAULT_ATTENTION_BACKEND = "native"
+DEFAULT_ATTENTION = "native"
 # Backends that take the key mask of CFG branches padded to one text length (tested); the others refuse any mask,
 # so their branches of different lengths run one by one.
 MASKED_ATTENTION_BACKENDS = ("native",)
@@ -46,6 +45,7 @@ def cache_config(mode: str) -> TaylorSeerCacheConfig | None:
     check_cache_mode(mode)
     if mode == "off":
         return None
+    import torch
     from diffusers.hooks import TaylorSeerCacheConfig
 
     return TaylorSeerCacheConfig(
@@ -76,6 +76,8 @@ def check_attention_backend(backend: str, device: torch.device | str) -> str:
     if backend not in attention_backends():
         choices = ", ".join(attention_backends())
         raise VinoInputError(f"attention: unknown backend '{backend}'; choose one of {choices}")
+    import torch
+
     if torch.device(device).type != "cuda" and backend not in CPU_ATTENTION_BACKENDS:
         raise VinoInputError(f"attention backend '{backend}' needs a CUDA GPU; on the CPU use 'native'")
     return backend

@@ -20,7 +20,7 @@ from PIL import Image
 from transformers import Qwen3VLProcessor
 
 from .acceleration import (
-    DEFAULT_ATTENTION_BACKEND,
+    DEFAULT_ATTENTION,
     MASKED_ATTENTION_BACKENDS,
     cache_config,
     check_attention_backend,
@@ -116,7 +116,7 @@ class VinoPipeline(DiffusionPipeline):
             scheduler=scheduler,
         )
         self.memory_profile: MemoryProfile | None = None
-        self.attention_backend = DEFAULT_ATTENTION_BACKEND
+        self.attention_backend = DEFAULT_ATTENTION
         self._interrupt = False
 
     # ------------------------------------------------------------------ loading

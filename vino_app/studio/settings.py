@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..acceleration import CACHE_MODES, DEFAULT_ATTENTION, attention_backends
 from ..errors import VinoInputError
 from .limits import CONTROLS, check_choice, check_text
 from ..sizes import validate_num_frames
@@ -18,7 +19,6 @@ TASK_CHOICES = (AUTO_TASK, *TASKS)
 ASPECTS = {"from references": None, "1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4}
 VIDEO_ASPECT = 848 / 480
 RELEASE_DEFAULTS = ("num_frames", "num_inference_steps", "guidance_scale", "image_guidance_scale", "shift")
-DEFAULT_ATTENTION = "native"
 
 
 def task_fits(task: str, num_images: int, has_video: bool) -> bool:
@@ -63,11 +63,9 @@ class GenerationSettings:
         numbers are stored as int / float."""
         check_choice(self.task, "task", TASK_CHOICES)
         check_choice(self.aspect, "aspect", ASPECTS)
-        if self.cache != "off" or self.attention != DEFAULT_ATTENTION:  # the speed module loads diffusers' hooks
-            from ..acceleration import ATTENTION_BACKENDS, CACHE_MODES
-
-            check_choice(self.cache, "cache", CACHE_MODES)
-            check_choice(self.attention, "attention", ATTENTION_BACKENDS)
+        check_choice(self.cache, "cache", CACHE_MODES)
+        if self.attention != DEFAULT_ATTENTION:  # the backends' names come from diffusers
+            check_choice(self.attention, "attention", attention_backends())
         for name, allowed in CONTROLS.items():
             value = getattr(self, name)
             if value is not None or name not in RELEASE_DEFAULTS:
