@@ -26,11 +26,9 @@ def grid_positions(t0: int, frames: int, rows: int, cols: int, device: torch.dev
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(device)
 
 
-def joint_attention_mask(stream_length: int, text_mask: torch.Tensor) -> torch.Tensor | None:
+def joint_attention_mask(stream_length: int, text_mask: torch.Tensor) -> torch.Tensor:
     """Key mask `[B, 1, 1, stream_length + L]` of the blocks' joint attention (latent stream, then text) from the
-    text mask `[B, L]`: padded text is no key; None when nothing is padded (a single branch)."""
-    if bool(text_mask.all()):
-        return None
+    text mask `[B, L]`: padded text is no key."""
     stream = text_mask.new_ones(text_mask.shape[0], stream_length)
     return torch.cat([stream, text_mask], dim=1).bool()[:, None, None]
 
@@ -154,8 +152,11 @@ class VinoTransformer3DModel(HunyuanVideoTransformer3DModel):
 
         timestep = timestep.expand(batch)
         temb = self.condition_embedding(timestep, dtype)
-        context = self.context_embedder(encoder_hidden_states.to(dtype), timestep, encoder_attention_mask)
-        mask = joint_attention_mask(hidden.shape[1], encoder_attention_mask)
+        # Unpadded text needs no mask, so the token refiner builds no [B, 1, L, L] one and attends unmasked
+        padded = not bool(encoder_attention_mask.all())
+        refiner_mask = encoder_attention_mask if padded else None
+        context = self.context_embedder(encoder_hidden_states.to(dtype), timestep, refiner_mask)
+        mask = joint_attention_mask(hidden.shape[1], encoder_attention_mask) if padded else None
 
         for block in self.transformer_blocks:
             hidden, context = block(hidden, context, temb, mask, rotary)
